@@ -1,0 +1,28 @@
+"""CLIP as an Avalanche model: loading, update variants, prompt vocabularies."""
+
+from .clip_classifier import TRAIN_MASKS, CLIPClassifier, ForwardFeatures, TrainMask
+from .loading import create_clip, list_model_configs
+from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
+from .text_encoding import can_trim, encode_text
+from .tokenizer import TokenizerInfo, describe_tokenizer
+from .variants import UPDATE_VARIANTS, UpdateVariant, apply_update_variant, tower_of, tower_parameters
+
+__all__ = [
+    "CLIPClassifier",
+    "DEFAULT_TEMPLATES",
+    "ForwardFeatures",
+    "PromptVocabulary",
+    "TRAIN_MASKS",
+    "TokenizerInfo",
+    "TrainMask",
+    "UPDATE_VARIANTS",
+    "UpdateVariant",
+    "apply_update_variant",
+    "can_trim",
+    "create_clip",
+    "describe_tokenizer",
+    "encode_text",
+    "list_model_configs",
+    "tower_of",
+    "tower_parameters",
+]

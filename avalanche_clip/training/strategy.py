@@ -1,0 +1,177 @@
+"""CLIPStrategy: Avalanche's supervised template with what CLIP fine-tuning needs.
+
+Mixed precision, gradient-norm clipping, an optimizer over the trainable parameters only, and
+the dataset's ``collate_fn`` in training too. Methods are plugins (``training.plugins``); this
+class holds no method-specific code.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from avalanche.benchmarks.utils.data_loader import collate_from_data_or_kwargs
+from avalanche.core import BasePlugin
+from avalanche.models.dynamic_optimizers import update_optimizer
+from avalanche.training.plugins.evaluation import EvaluationPlugin, default_evaluator
+from avalanche.training.templates import SupervisedTemplate
+from torch import nn
+from torch.optim import Optimizer
+from torch.utils.data import DataLoader
+
+from .._checks import check_non_negative
+from ..models import CLIPClassifier
+from .precision import Precision, autocast, grad_scaler, resolve_precision
+
+
+class CLIPStrategy(SupervisedTemplate):
+    """Fine-tune a :class:`~avalanche_clip.models.CLIPClassifier` on a stream of experiences.
+
+    Plain fine-tuning (FT) is this strategy with no plugin; Joint-FT is FT on an OST benchmark.
+    A training step is: forward, cross-entropy and every plugin's term under autocast; backward
+    (scaled for fp16); unscale, clip the gradient norm, step.
+
+    Args:
+        model: the CLIP classifier.
+        optimizer: any torch optimizer; it is made to hold exactly the model's trainable
+            parameters before each experience (frozen ones are removed, new ones such as RKR
+            rectifiers added).
+        criterion: the classification loss; default: cross-entropy.
+        train_mb_size: training batch size (100 in the paper).
+        train_epochs: epochs per experience.
+        eval_mb_size: evaluation batch size; default: ``train_mb_size``.
+        device: where to train.
+        precision: ``"auto"`` (bf16 on a GPU that supports it, fp32 on the CPU), ``"fp32"``,
+            ``"bf16"`` or ``"fp16"`` (with a GradScaler).
+        grad_clip_norm: clip the gradient norm to this (1.0 in the paper); None: no clipping.
+        plugins: Avalanche plugins, e.g. the method plugins of ``avalanche_clip.training``.
+        evaluator: an ``EvaluationPlugin`` (or a factory of one); default: Avalanche's.
+        eval_every: periodic evaluation, as in Avalanche (-1: none).
+        peval_mode: ``"epoch"`` or ``"iteration"``, as in Avalanche.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: CLIPClassifier,
+        optimizer: Optimizer,
+        criterion: nn.Module | None = None,
+        train_mb_size: int = 100,
+        train_epochs: int = 1,
+        eval_mb_size: int | None = None,
+        device: str | torch.device = "cpu",
+        precision: Precision = "auto",
+        grad_clip_norm: float | None = 1.0,
+        plugins: Sequence[BasePlugin] | None = None,
+        evaluator: EvaluationPlugin | Callable[[], EvaluationPlugin] | None = default_evaluator,
+        eval_every: int = -1,
+        peval_mode: str = "epoch",
+    ):
+        if not isinstance(model, CLIPClassifier):
+            raise TypeError(f"model must be a CLIPClassifier, got {type(model).__name__}.")
+        if grad_clip_norm is not None:
+            check_non_negative("grad_clip_norm", grad_clip_norm)
+        super().__init__(
+            model=model,
+            optimizer=optimizer,
+            criterion=nn.CrossEntropyLoss() if criterion is None else criterion,
+            train_mb_size=train_mb_size,
+            train_epochs=train_epochs,
+            eval_mb_size=train_mb_size if eval_mb_size is None else eval_mb_size,
+            device=device,
+            plugins=list(plugins or []),
+            evaluator=evaluator,
+            eval_every=eval_every,
+            peval_mode=peval_mode,
+        )
+        self.precision = resolve_precision(precision, self.device)
+        self.grad_clip_norm = grad_clip_norm
+        self.scaler = grad_scaler(self.precision, self.device)
+
+    def autocast(self):
+        """The autocast context of this strategy's precision."""
+        return autocast(self.precision, self.device)
+
+    # --------------------------------------------------------------- the training step
+
+    def training_epoch(self, **kwargs):
+        """One epoch; every hook fires where Avalanche's ``SGDUpdate`` fires it."""
+        for self.mbatch in self.dataloader:
+            if self._stop_training:
+                break
+            self._unpack_minibatch()
+            self._before_training_iteration(**kwargs)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss = self._make_empty_loss()
+
+            with self.autocast():  # plugins' terms (teacher forwards) run in reduced precision too
+                self._before_forward(**kwargs)
+                self.mb_output = self.forward()
+                self._after_forward(**kwargs)
+                self.loss += self.criterion()
+                self._before_backward(**kwargs)
+
+            self.backward()
+            self._after_backward(**kwargs)
+
+            self._before_update(**kwargs)
+            self.optimizer_step()
+            self._after_update(**kwargs)
+
+            self._after_training_iteration(**kwargs)
+
+    def eval_epoch(self, **kwargs):
+        """Evaluation loop, under autocast."""
+        with self.autocast():
+            super().eval_epoch(**kwargs)
+
+    def forward(self):
+        """Class logits of the batch (no task routing: CLIP scores every class it is given)."""
+        return self.model(self.mb_x)
+
+    def backward(self):
+        """Backward pass, loss scaled when fp16 needs it."""
+        self.scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
+
+    def optimizer_step(self):
+        """Unscale, clip the gradient norm of the optimized parameters, step."""
+        if self.grad_clip_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    # ------------------------------------------------------------ optimizer and data
+
+    def make_optimizer(self, reset_optimizer_state: bool = False, **kwargs):
+        """Make the optimizer hold exactly the trainable parameters.
+
+        Avalanche's version adds every parameter of the model; here frozen parameters are
+        removed and new trainable ones (RKR rectifiers) added to the first parameter group.
+        """
+        trainable = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+        self.optimized_param_id = update_optimizer(
+            self.optimizer,
+            trainable,
+            self.optimized_param_id,
+            reset_state=reset_optimizer_state,
+            remove_params=True,
+        )
+
+    def make_train_dataloader(self, num_workers: int = 0, shuffle: bool = True, pin_memory: bool | None = None,
+                              persistent_workers: bool = False, drop_last: bool = False, **kwargs):
+        """A DataLoader over the adapted dataset that uses the dataset's ``collate_fn``."""
+        args = self._obtain_common_dataloader_parameters(
+            batch_size=self.train_mb_size,
+            num_workers=num_workers,
+            shuffle=shuffle,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            drop_last=drop_last,
+        )
+        collate_from_data_or_kwargs(self.adapted_dataset, args)
+        self.dataloader = DataLoader(self.adapted_dataset, **args)
+
+
+__all__ = ["CLIPStrategy"]

@@ -1,0 +1,60 @@
+"""Shared test fixtures: the tiny CLIP of the environment notes and generated labelled images."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from avalanche_clip.models import CLIPClassifier
+
+
+class GeneratedImages(Dataset):
+    """Seeded 3x32x32 images: each class is a fixed colour pattern plus noise.
+
+    ``targets`` lists the labels, as torchvision datasets do.
+    """
+
+    def __init__(self, num_classes: int, per_class: int, *, seed: int = 0, image_size: int = 32):
+        generator = torch.Generator().manual_seed(seed)
+        patterns = torch.rand(num_classes, 3, 4, 4, generator=torch.Generator().manual_seed(1234))
+        patterns = patterns.repeat_interleave(image_size // 4, 2).repeat_interleave(image_size // 4, 3)
+        self.targets = [c for c in range(num_classes) for _ in range(per_class)]
+        noise = 0.1 * torch.randn(len(self.targets), 3, image_size, image_size, generator=generator)
+        self.images = patterns[self.targets] + noise
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        return self.images[index], self.targets[index]
+
+
+CLASS_NAMES = ["cat", "dog", "bird", "fish", "horse", "sheep", "cow", "bear", "zebra", "giraffe"]
+
+
+@pytest.fixture(scope="session")
+def base_tiny_clip():
+    """One tiny CLIP (random, seeded) and its tokenizer, built once per session."""
+    torch.manual_seed(0)
+    model = CLIPClassifier.from_pretrained("tiny-clip")
+    return model.clip, model.tokenizer
+
+
+@pytest.fixture
+def make_model(base_tiny_clip):
+    """Build a fresh CLIPClassifier around a copy of the session's tiny CLIP."""
+    clip, tokenizer = base_tiny_clip
+
+    def make(**kwargs) -> CLIPClassifier:
+        return CLIPClassifier(copy.deepcopy(clip), tokenizer, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def generated():
+    """``(train, test)`` generated datasets over the 10 CLASS_NAMES."""
+    return GeneratedImages(10, 6, seed=1), GeneratedImages(10, 3, seed=2)
