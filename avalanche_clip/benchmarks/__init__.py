@@ -1,11 +1,13 @@
 """The paper's protocols as Avalanche benchmarks, and the data they run on."""
 
 from .experience import CLIPExperience, with_class_names
+from .experiment_data import ExperimentData
 from .generators import dataset_targets, mst_benchmark, ost_benchmark, session_classes
 from .transforms import clip_eval_transform, clip_train_transform, clip_transforms
 
 __all__ = [
     "CLIPExperience",
+    "ExperimentData",
     "clip_eval_transform",
     "clip_train_transform",
     "clip_transforms",
