@@ -161,7 +161,7 @@ class COCOCrops(VisionDataset):
     them. ``extra_repr`` reports how many were kept or dropped.
 
     The box index is built once and cached in ``cache_dir`` (default
-    ``~/.cache/avalanche-clip``), keyed by the size and modification time of the instances file
+    ``$XDG_CACHE_HOME/avalanche-clip``, i.e. ``~/.cache/avalanche-clip``), keyed by the size and modification time of the instances file
     (and of the Karpathy file), ``split``, ``min_size`` and ``include_crowd``; it is rebuilt
     when any of them changes. An image that cannot be decoded is handled by ``on_error`` (see
     :class:`~avalanche_clip.benchmarks.datasets.ImageErrorPolicy`).
@@ -211,9 +211,11 @@ class COCOCrops(VisionDataset):
         index = cached_index(
             cache_dir=Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(),
             name=f"coco_crops_{split}",
-            identity=dict(instances=str(instances.resolve()), karpathy=karpathy and str(karpathy.resolve()),
+            identity=dict(instances=str(instances.resolve()),
+                          karpathy=str(karpathy.resolve()) if karpathy else None,
                           split=split, min_size=min_size, include_crowd=include_crowd),
-            signature=dict(instances=file_signature(instances), karpathy=karpathy and file_signature(karpathy)),
+            signature=dict(instances=file_signature(instances),
+                           karpathy=file_signature(karpathy) if karpathy else None),
             build=lambda: build_crop_index(instances, karpathy, min_size=min_size, include_crowd=include_crowd),
         )
         self.class_names = tuple(str(name) for name in index["class_names"])

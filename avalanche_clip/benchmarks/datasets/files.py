@@ -11,11 +11,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import IO, Any, Callable, Iterable, Mapping
 
 COCO_URL = "https://cocodataset.org/#download"
 KARPATHY_URL = "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip"
-FLICKR30K_URL = "https://shannon.cs.illinois.edu/DenotationGraph/"
 
 
 def require_file(path: str | os.PathLike, *, what: str, get: str) -> Path:
@@ -101,7 +100,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "avalanche-clip"
 
 
-def write_atomically(path: Path, write: Any) -> None:
+def write_atomically(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Write a file through ``write(binary_file)`` into a temporary file, then rename it.
 
     A reader never sees a half-written file, and an interrupted write leaves the old file.
@@ -119,7 +118,6 @@ def write_atomically(path: Path, write: Any) -> None:
 
 __all__ = [
     "COCO_URL",
-    "FLICKR30K_URL",
     "KARPATHY_URL",
     "check_files_exist",
     "default_cache_dir",
