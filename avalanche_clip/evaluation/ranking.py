@@ -12,12 +12,15 @@ scores every candidate the same gets 0, not 1.
 
 from __future__ import annotations
 
+import logging
 from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor
 
 from .._checks import check_positive_int
+
+logger = logging.getLogger(__name__)
 
 
 def positive_ranks(scores: Tensor, positives: Tensor) -> Tensor:
@@ -47,9 +50,10 @@ def label_positives(labels: Tensor, num_classes: int) -> Tensor:
 
 
 def check_ks(name: str, ks: Sequence[int], candidates: int, what: str) -> tuple[int, ...]:
-    """Return ``ks`` as a tuple if each is a distinct int in ``1 .. candidates - 1``.
+    """Return the ``ks`` that are below ``candidates``; each must be a distinct int >= 1.
 
-    A ``k`` of ``candidates`` or more would make every query a hit.
+    A ``k`` of ``candidates`` or more would make every query a hit: such ks are dropped with a
+    warning (a default such as top-5 on a 5-class set), and refused if none is left.
     """
     ks = tuple(ks)
     if not ks:
@@ -58,13 +62,13 @@ def check_ks(name: str, ks: Sequence[int], candidates: int, what: str) -> tuple[
         check_positive_int(name, k)
     if len(set(ks)) != len(ks):
         raise ValueError(f"{name}={ks} has duplicates.")
-    too_large = [k for k in ks if k >= candidates]
-    if too_large:
-        raise ValueError(
-            f"{name}={ks}: k={too_large[0]} is not below the number of {what} ({candidates}), "
-            "so every query would be a hit."
-        )
-    return ks
+    usable = tuple(k for k in ks if k < candidates)
+    if not usable:
+        raise ValueError(f"{name}={ks}: no k is below the number of {what} ({candidates}), so every query would be a hit.")
+    if usable != ks:
+        logger.warning("%s: dropped k=%s, not below the number of %s (%d): every query would be a hit.",
+                       name, [k for k in ks if k >= candidates], what, candidates)
+    return usable
 
 
 __all__ = ["check_ks", "hit_rates", "label_positives", "positive_ranks"]

@@ -65,7 +65,7 @@ class ZeroShotMetric(CapabilityMetric):
         self.dataset = dataset
         self.classes = check_class_names(dataset.classes)
         self.templates = check_templates(dataset.templates)
-        self.top_k = check_ks("top_k", top_k, len(self.classes), "classes")
+        self.top_k = check_ks("top_k", top_k, len(self.classes), f"classes of {set_name!r}")
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.num_workers = num_workers
         self._vocabulary: tuple[Any, Tensor] | None = None  # (tokenizer, tokens [C, T, L])
