@@ -13,6 +13,7 @@ from typing import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .._atomic import atomic_write_bytes
 from .runs import Run, group_runs, keys_of, mean_std
@@ -52,6 +53,7 @@ def session_figure(runs: Sequence[Run]) -> Figure | None:
             ax.plot(xs, ys, marker="o", label=f"{method} ({variant})")
         ax.set_title(column if column == "UT-Acc" else f"{column} ({key})")
         ax.set_xlabel("MST session (0 = original)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"{column} (%)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="small")

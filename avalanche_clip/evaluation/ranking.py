@@ -41,7 +41,7 @@ def positive_ranks(scores: Tensor, positives: Tensor) -> Tensor:
 
 def hit_rates(ranks: Tensor, ks: Iterable[int]) -> dict[int, float]:
     """Fraction of queries whose rank is below ``k``, for each ``k``."""
-    return {k: (ranks < k).float().mean().item() for k in ks}
+    return {k: (ranks < k).double().mean().item() for k in ks}
 
 
 def label_positives(labels: Tensor, num_classes: int) -> Tensor:

@@ -41,7 +41,7 @@ def session_accuracy(correct: Tensor, total: Tensor) -> float:
         total: ``[C]`` samples per class.
     """
     present = total > 0
-    return (correct[present] / total[present]).mean().item()
+    return (correct[present].double() / total[present]).mean().item()
 
 
 def updated_task_accuracy(row: Mapping[int, float], sessions: Iterable[int]) -> float:
@@ -152,7 +152,7 @@ class UpdatedTaskMetric(PluginMetric[dict[str, float]]):
         protocol = self.protocol if self.protocol != "auto" else ("ost" if self._stream_length == 1 else "mst")
         correct = sum(c for c, _ in self._counts.values())
         total = sum(n for _, n in self._counts.values())
-        self.sample_accuracy[t] = (correct.sum() / total.sum()).item()
+        self.sample_accuracy[t] = (correct.sum().double() / total.sum()).item()
         if protocol == "ost":
             values = {stream_value_name(UT_ACC, self.stream): self.sample_accuracy[t]}
         else:
