@@ -132,3 +132,18 @@ def test_other_streams_are_not_observed():
 def test_bad_protocol_is_refused():
     with pytest.raises(ValueError, match="protocol='both'.*Available: 'auto', 'ost', 'mst'"):
         updated_task_metrics(protocol="both")
+
+
+def test_evaluations_inside_a_training_experience_are_ignored_with_a_warning(caplog):
+    labels = [c for c in range(6) for _ in range(2)]
+    benchmark = mst_benchmark(Indexed(labels), Indexed(labels), NAMES, n_sessions=3)
+    model = Scripted({-1: scripted_logits(ACCURACY[-1])})
+    strategy = SupervisedTemplate(
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0), criterion=nn.CrossEntropyLoss(),
+        train_mb_size=4, eval_mb_size=5, evaluator=EvaluationPlugin(*updated_task_metrics(), loggers=[]),
+        device="cpu", eval_every=1,  # evaluates at the end of the epoch, inside the experience
+    )
+    strategy.train(benchmark.train_stream[0], eval_streams=[benchmark.test_stream])
+    metric = strategy.evaluator.metrics[0]
+    assert set(metric.matrix) == {-1}  # only the initial eval, before the experience began
+    assert "ignores evaluations of test_stream during a training experience" in caplog.text

@@ -22,7 +22,6 @@ from avalanche.logging import BaseLogger
 from .._atomic import atomic_write_text
 from .run_files import (
     METRICS_FILE,
-    ORIGINAL,
     RESULTS_FILE,
     MetricRow,
     RunInfo,
@@ -73,7 +72,7 @@ class ResultsLogger(BaseLogger):
                 raise ValueError(f"resume_after must be None or an integer >= 0, got {resume_after!r}.")
             self.rows = [row for row in read_metric_rows(self.metrics_path) if row.experience < resume_after]
             self.experiences_completed = resume_after
-        self._experience = self.experiences_completed - 1 if self.experiences_completed else ORIGINAL
+        self._experience = self.experiences_completed - 1  # ORIGINAL (-1) before any experience
         self._skipped: dict[str, str] = {}  # name -> type of values that are not scalars
         self._skipped_reported = 0
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -83,8 +83,10 @@ class UpdatedTaskMetric(PluginMetric[dict[str, float]]):
       evaluated session, and after a training experience ``BWT/...`` (the authors', reported)
       and ``BWT_Common/...`` (mean over earlier sessions).
 
-    Evaluations inside a training experience (periodic eval before its end) are ignored.
-    Evaluating the stream twice after the same experience updates the row.
+    Evaluations inside a training experience are ignored, with a warning: a periodic eval at
+    the end of the last epoch runs before ``after_training_exp`` (and before an IMM merge), so it
+    does not measure the model the experience leaves. Evaluating the stream twice after the same
+    experience updates the row.
 
     Args:
         stream: the name of the test stream to observe (``"test"`` for ``test_stream``).
@@ -102,11 +104,15 @@ class UpdatedTaskMetric(PluginMetric[dict[str, float]]):
         self._experience_classes: list[int] | None = None
         self._in_experience = False
         self._observing = False
+        self._warned_mid_experience = False
         self._stream_length = 0
         self._counts: dict[int, tuple[Tensor, Tensor]] = {}  # test exp -> (correct [C], total [C])
         self._last: dict[str, float] = {}
 
     # --------------------------------------------------------------- training side
+
+    def before_training(self, strategy: Any) -> None:
+        self._in_experience = False  # a new train call: no experience is in progress
 
     def before_training_exp(self, strategy: Any) -> None:
         self._in_experience = True
@@ -129,7 +135,15 @@ class UpdatedTaskMetric(PluginMetric[dict[str, float]]):
     def before_eval_exp(self, strategy: Any) -> None:
         stream = strategy.experience.origin_stream
         self._observing = not self._in_experience and stream.name == self.stream
-        self._stream_length = len(stream)
+        if self._observing:
+            self._stream_length = len(stream)
+        elif stream.name == self.stream and not self._warned_mid_experience:
+            logger.warning(
+                "The updated-task metric ignores evaluations of %s_stream during a training "
+                "experience (a periodic eval): run strategy.eval(%s_stream) after each train() call.",
+                self.stream, self.stream,
+            )
+            self._warned_mid_experience = True
 
     def after_eval_iteration(self, strategy: Any) -> None:
         if not self._observing:
