@@ -159,3 +159,18 @@ def test_run_info_labels_are_checked():
         RunInfo(method="FT", variant="full", protocol="OST")
     with pytest.raises(ValueError, match="protocol='CIL'"):
         RunInfo(method="FT", variant="WM", protocol="cil")
+
+
+def test_a_write_that_fails_leaves_the_previous_file_whole(tmp_path, monkeypatch):
+    from avalanche_clip import _atomic
+
+    target = tmp_path / "results.json"
+    _atomic.atomic_write_text(target, "old")
+
+    def fail(source, destination):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_atomic.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        _atomic.atomic_write_text(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
