@@ -16,6 +16,7 @@ still sees the model the method leaves: method plugins (an IMM merge) run their 
 from __future__ import annotations
 
 import logging
+import time
 from abc import abstractmethod
 from typing import Any
 
@@ -82,8 +83,12 @@ class CapabilityMetric(PluginMetric[dict[str, float]]):
 
     def _measure(self, strategy: Any) -> dict[str, float]:
         model = check_encoder(strategy.model)
+        start = time.perf_counter()
         with evaluation_mode(model), strategy_autocast(strategy):
-            return self.measure(model, strategy.device)
+            values = self.measure(model, strategy.device)
+        logger.info("%s measured in %.1f s: %s", self, time.perf_counter() - start,
+                    ", ".join(f"{metric}={value:.4f}" for metric, value in values.items()))
+        return values
 
     def _metric_values(self, strategy: Any, values: dict[str, float]) -> list[MetricValue]:
         x_plot = strategy.clock.train_iterations
