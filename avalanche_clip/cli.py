@@ -29,7 +29,8 @@ def report(run_dirs: list[str], output: str = "report") -> None:
 
 def _report_parser() -> ArgumentParser:
     parser = ArgumentParser(description=report.__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="+", type=str, help="Run directories, each holding run.json and results.json.")
+    parser.add_argument("run_dirs", nargs="+", type=str,
+                        help="Run directories, each holding run.json and results.json.")
     parser.add_function_arguments(report, skip={"run_dirs"})
     return parser
 

@@ -62,10 +62,11 @@ def test_recall_equals_a_naive_reference_on_seeded_features_with_many_ties():
 def test_five_fold_recall_is_the_mean_of_the_per_fold_values():
     generator = torch.Generator().manual_seed(1)
     images = torch.nn.functional.normalize(torch.randn(10, 8, generator=generator), dim=1)
-    texts = torch.nn.functional.normalize(images.repeat_interleave(5, 0) + 0.9 * torch.randn(50, 8, generator=generator), dim=1)
+    noise = 0.9 * torch.randn(50, 8, generator=generator)
+    texts = torch.nn.functional.normalize(images.repeat_interleave(5, 0) + noise, dim=1)
     caption_to_image = torch.arange(10).repeat_interleave(5)
-    folds = [fold_recall(images[2 * f:2 * f + 2], texts[10 * f:10 * f + 10], caption_to_image[10 * f:10 * f + 10] - 2 * f, (1,))
-             for f in range(5)]
+    folds = [fold_recall(images[2 * f:2 * f + 2], texts[10 * f:10 * f + 10],
+                         caption_to_image[10 * f:10 * f + 10] - 2 * f, (1,)) for f in range(5)]
     five_fold = retrieval_recall(images, texts, caption_to_image, (1,), n_folds=5)
     for name in ("Retrieval_TR@1", "Retrieval_IR@1"):
         assert five_fold[name] == pytest.approx(sum(fold[name] for fold in folds) / 5)

@@ -68,7 +68,8 @@ def test_a_run_killed_in_its_third_experience_keeps_every_value_of_the_first_two
     results = read_results(run_dir)
     assert results["experiences_completed"] == 2
     zs = collected["ZeroShot_Top1_Acc/eval_phase/zs"][1]
-    assert results["table"]["ZS-Acc"]["zs"] == {"value": zs[2], "original": zs[0], "forgetting": pytest.approx(zs[0] - zs[2])}
+    assert results["table"]["ZS-Acc"]["zs"] == {
+        "value": zs[2], "original": zs[0], "forgetting": pytest.approx(zs[0] - zs[2])}
     assert results["per_experience"]["ZS-Acc"]["zs"] == {"original": zs[0], "after": zs[1:]}
     ir5 = collected["Retrieval_IR@5/eval_phase/ret"][1]
     assert results["table"]["IR@5"]["ret"]["value"] == ir5[-1] and results["table"]["IR@5"]["ret"]["original"] == ir5[0]
@@ -151,7 +152,8 @@ def test_values_that_are_not_scalars_are_reported_not_written(tmp_path, caplog):
                          MetricValue(None, "UT_Acc/eval_phase/test_stream", 0.5, 0)])
     results.write()
     assert [r.name for r in read_metric_rows(tmp_path / "metrics.csv")] == ["UT_Acc/eval_phase/test_stream"]
-    assert "1 metrics with other values were not written" in caplog.text and "Histogram/eval_phase/x (Tensor)" in caplog.text
+    assert "1 metrics with other values were not written" in caplog.text
+    assert "Histogram/eval_phase/x (Tensor)" in caplog.text
 
 
 def test_run_info_labels_are_checked():

@@ -64,7 +64,9 @@ def check_ks(name: str, ks: Sequence[int], candidates: int, what: str) -> tuple[
         raise ValueError(f"{name}={ks} has duplicates.")
     usable = tuple(k for k in ks if k < candidates)
     if not usable:
-        raise ValueError(f"{name}={ks}: no k is below the number of {what} ({candidates}), so every query would be a hit.")
+        raise ValueError(
+            f"{name}={ks}: no k is below the number of {what} ({candidates}), so every query would be a hit."
+        )
     if usable != ks:
         logger.warning("%s: dropped k=%s, not below the number of %s (%d): every query would be a hit.",
                        name, [k for k in ks if k >= candidates], what, candidates)

@@ -117,7 +117,8 @@ def csv_report(tables: dict[str, tuple[list[Column], list[TableRow]]]) -> str:
     labels = list(dict.fromkeys(c.label for columns, _ in tables.values() for c in columns))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["protocol", "method", "variant", "runs"] + [name for label in labels for name in (label, f"{label} std")])
+    value_columns = [name for label in labels for name in (label, f"{label} std")]
+    writer.writerow(["protocol", "method", "variant", "runs"] + value_columns)
     for _, rows in tables.values():
         for row in rows:
             values = []
