@@ -22,6 +22,7 @@ from .metrics import (
     zeroshot_metrics,
 )
 from .ranking import positive_ranks
+from .report import ReportFiles, write_report
 from .results_logger import ResultsLogger
 from .run_files import (
     METRICS_FILE,
@@ -42,6 +43,7 @@ __all__ = [
     "MetricRow",
     "RESULTS_FILE",
     "RUN_INFO_FILE",
+    "ReportFiles",
     "ResultsLogger",
     "RetrievalMetric",
     "RunInfo",
@@ -60,6 +62,7 @@ __all__ = [
     "summarize",
     "updated_task_accuracy",
     "updated_task_metrics",
+    "write_report",
     "write_run_info",
     "zeroshot_accuracy",
     "zeroshot_metrics",
