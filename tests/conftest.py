@@ -58,3 +58,49 @@ def make_model(base_tiny_clip):
 def generated():
     """``(train, test)`` generated datasets over the 10 CLASS_NAMES."""
     return GeneratedImages(10, 6, seed=1), GeneratedImages(10, 3, seed=2)
+
+
+class GeneratedZeroShot(GeneratedImages):
+    """GeneratedImages as a ZeroShotDataset: ``(image, label)`` items, ``classes``, ``templates``."""
+
+    def __init__(self, classes, per_class: int, *, templates, seed: int = 0):
+        super().__init__(len(classes), per_class, seed=seed)
+        self.classes = list(classes)
+        self.templates = list(templates)
+
+
+class GeneratedRetrieval(Dataset):
+    """A RetrievalDataset: seeded images, each with ``captions_per_image`` distinct captions."""
+
+    COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white", "grey", "pink"]
+    THINGS = ["star", "ring", "square", "circle", "cross"]
+
+    def __init__(self, num_images: int, captions_per_image: int = 5, *, seed: int = 0):
+        self.images = GeneratedImages(num_images, 1, seed=seed).images
+        self.captions = [
+            f"a {self.COLOURS[i % len(self.COLOURS)]} {self.THINGS[j % len(self.THINGS)]} number {i}"
+            for i in range(num_images) for j in range(captions_per_image)
+        ]
+        self.caption_to_image = [i for i in range(num_images) for _ in range(captions_per_image)]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.images[index]
+
+
+ZEROSHOT_CLASSES = ["red", "green", "blue", "yellow", "purple"]
+ZEROSHOT_TEMPLATES = ["a photo of a {} thing .", "a {} picture ."]
+
+
+@pytest.fixture
+def zeroshot_set():
+    """A ZeroShotDataset: 5 colour classes x 4 images, two prompt templates."""
+    return GeneratedZeroShot(ZEROSHOT_CLASSES, 4, templates=ZEROSHOT_TEMPLATES, seed=3)
+
+
+@pytest.fixture
+def retrieval_set():
+    """A RetrievalDataset: 12 images with 5 captions each."""
+    return GeneratedRetrieval(12, 5, seed=4)

@@ -1,0 +1,69 @@
+"""CLIP-aware evaluation: metrics for an EvaluationPlugin, the results files, reports.
+
+``zeroshot_metrics``, ``retrieval_metrics`` and ``updated_task_metrics`` return Avalanche
+PluginMetrics; ``ResultsLogger`` writes a run's values and results table; ``write_report``
+turns run directories into the paper's tables and plots.
+"""
+
+from .encoding import evaluation_mode
+from .metrics import (
+    CapabilityMetric,
+    RetrievalMetric,
+    UpdatedTaskMetric,
+    UTProtocol,
+    ZeroShotMetric,
+    backward_transfer,
+    fold_recall,
+    retrieval_metrics,
+    retrieval_recall,
+    updated_task_accuracy,
+    updated_task_metrics,
+    zeroshot_accuracy,
+    zeroshot_metrics,
+)
+from .ranking import positive_ranks
+from .report import ReportFiles, write_report
+from .results_logger import ResultsLogger
+from .run_files import (
+    METRICS_FILE,
+    RESULTS_FILE,
+    RUN_INFO_FILE,
+    MetricRow,
+    RunInfo,
+    read_metric_rows,
+    read_results,
+    read_run_info,
+    write_run_info,
+)
+from .summary import summarize
+
+__all__ = [
+    "CapabilityMetric",
+    "METRICS_FILE",
+    "MetricRow",
+    "RESULTS_FILE",
+    "RUN_INFO_FILE",
+    "ReportFiles",
+    "ResultsLogger",
+    "RetrievalMetric",
+    "RunInfo",
+    "UTProtocol",
+    "UpdatedTaskMetric",
+    "ZeroShotMetric",
+    "backward_transfer",
+    "evaluation_mode",
+    "fold_recall",
+    "positive_ranks",
+    "read_metric_rows",
+    "read_results",
+    "read_run_info",
+    "retrieval_metrics",
+    "retrieval_recall",
+    "summarize",
+    "updated_task_accuracy",
+    "updated_task_metrics",
+    "write_report",
+    "write_run_info",
+    "zeroshot_accuracy",
+    "zeroshot_metrics",
+]

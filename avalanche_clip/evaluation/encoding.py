@@ -1,0 +1,98 @@
+"""Encoding an evaluation set with the model under evaluation: batched, once, no grad, eval mode.
+
+Metric callbacks such as ``before_training`` and ``after_training_exp`` run with gradients on
+and the model in train mode (Avalanche notes, section 3.4). :func:`evaluation_mode` switches
+both off for the duration of a measurement and restores every module's own mode afterwards,
+as Avalanche's ``BaseTemplate._save_train_state`` does around ``eval``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from typing import Any, ContextManager, Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+_ENCODER_API = ("encode_image", "encode_text", "encode_prompts", "tokenizer")
+
+
+def check_encoder(model: Any) -> Any:
+    """Return ``model`` if it has the encoders the CLIP metrics call (a ``CLIPClassifier``)."""
+    missing = [name for name in _ENCODER_API if not hasattr(model, name)]
+    if missing:
+        raise TypeError(
+            f"The CLIP metrics need a model with {', '.join(_ENCODER_API)} (an "
+            f"avalanche_clip.models.CLIPClassifier); {type(model).__name__} lacks {', '.join(missing)}."
+        )
+    return model
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[None]:
+    """Run the block with ``model`` in eval mode and gradients off; restore both after.
+
+    Each submodule gets back its own ``training`` flag (a frozen tower kept in eval mode stays
+    so) and the grad mode is restored by ``torch.no_grad``'s exit.
+    """
+    modes = {name: module.training for name, module in model.named_modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for name, module in model.named_modules():
+            module.training = modes.get(name, module.training)
+
+
+def strategy_autocast(strategy: Any) -> ContextManager:
+    """The strategy's own autocast context (``CLIPStrategy.autocast``), else none."""
+    autocast = getattr(strategy, "autocast", None)
+    return autocast() if callable(autocast) else nullcontext()
+
+
+def _loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+
+
+def encode_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
+                  num_workers: int = 0) -> Tensor:
+    """Normalised features ``[N, D]`` (float32) of a dataset whose items are image tensors."""
+    features = [model.encode_image(images.to(device)).float() for images in _loader(dataset, batch_size, num_workers)]
+    return torch.cat(features)
+
+
+def encode_labelled_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
+                           num_workers: int = 0) -> tuple[Tensor, Tensor]:
+    """Normalised features ``[N, D]`` (float32) and labels ``[N]`` of ``(image, label)`` items."""
+    features, labels = [], []
+    for images, targets in _loader(dataset, batch_size, num_workers):
+        features.append(model.encode_image(images.to(device)).float())
+        labels.append(torch.as_tensor(targets))
+    return torch.cat(features), torch.cat(labels).to(device)
+
+
+def encode_texts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
+    """Normalised features ``[N, D]`` (float32) of token rows ``[N, L]``, in batches."""
+    return torch.cat([model.encode_text(chunk.to(device)).float() for chunk in tokens.split(batch_size)])
+
+
+def encode_class_prompts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
+    """Class features ``[C, D]`` from prompt tokens ``[C, T, L]``: template-ensembled, normalised.
+
+    About ``batch_size`` prompts per call: ``batch_size // T`` classes (at least one) at a time.
+    """
+    classes_per_batch = max(1, batch_size // tokens.shape[1])
+    return torch.cat([model.encode_prompts(chunk.to(device)).float() for chunk in tokens.split(classes_per_batch)])
+
+
+__all__ = [
+    "check_encoder",
+    "encode_class_prompts",
+    "encode_images",
+    "encode_labelled_images",
+    "encode_texts",
+    "evaluation_mode",
+    "strategy_autocast",
+]

@@ -1,0 +1,103 @@
+"""The results table of a run, computed from its long file (the content of ``results.json``).
+
+Columns use the paper's labels: ``UT-Acc``, ``BWT``, ``BWT-Common``, ``ZS-Acc`` (top-1; other k:
+``ZS-Top5-Acc``), ``TR@K`` and ``IR@K``. Each column is keyed by evaluation set (the
+updated-task columns by test stream, e.g. ``test_stream``). Values are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from .names import BWT, BWT_COMMON, UT_ACC, UT_SESSION_ACC, parse_name
+from .run_files import ORIGINAL, MetricRow
+
+_ZEROSHOT = re.compile(r"^ZeroShot_Top(\d+)_Acc$")
+_RECALL = re.compile(r"^Retrieval_(TR|IR)@(\d+)$")
+_PLAIN = {UT_ACC: "UT-Acc", BWT: "BWT", BWT_COMMON: "BWT-Common"}
+
+
+def column_of(metric: str) -> str | None:
+    """The results-table column of a metric (``ZeroShot_Top1_Acc`` -> ``ZS-Acc``), or None."""
+    if metric in _PLAIN:
+        return _PLAIN[metric]
+    zeroshot = _ZEROSHOT.match(metric)
+    if zeroshot:
+        k = int(zeroshot[1])
+        return "ZS-Acc" if k == 1 else f"ZS-Top{k}-Acc"
+    recall = _RECALL.match(metric)
+    if recall:
+        return f"{recall[1]}@{recall[2]}"
+    return None
+
+
+def _as_list(by_experience: dict[int, Any]) -> list[Any]:
+    """``{t: value}`` as a list indexed by ``t`` with None where there is no value."""
+    size = max(by_experience, default=-1) + 1
+    return [by_experience.get(t) for t in range(size)]
+
+
+def summarize(rows: Iterable[MetricRow], *, experiences_completed: int) -> dict[str, Any]:
+    """The content of ``results.json`` from the long-file rows of a run.
+
+    Returns a dict with:
+
+    - ``experiences_completed``: training experiences finished when it was written.
+    - ``table[column][key]``: ``value`` (after the latest experience), ``original`` (the
+      original model's, when measured) and ``forgetting`` (latest original - now, when the
+      metric has one); None where absent.
+    - ``per_experience[column][key]``: ``original`` and ``after`` (the value after experience
+      ``t`` at index ``t``), for plots.
+    - ``ut_matrix[stream]``: ``original`` (``a[-1][i]``) and ``after`` (``a[t][i]`` at ``[t][i]``),
+      the MST matrix; None where not evaluated.
+
+    The latest row wins where a value was logged twice for the same experience.
+    """
+    series: dict[tuple[str, str], dict[int, float]] = {}
+    forgetting: dict[tuple[str, str], float] = {}
+    matrix: dict[str, dict[int, dict[int, float]]] = {}
+    for row in rows:
+        parsed = parse_name(row.name)
+        if parsed is None:
+            continue
+        if parsed.metric == UT_SESSION_ACC and parsed.experience is not None:
+            matrix.setdefault(parsed.where, {}).setdefault(row.experience, {})[parsed.experience] = row.value
+            continue
+        column = column_of(parsed.metric)
+        if column is None or parsed.experience is not None:
+            continue
+        if parsed.forgetting:
+            forgetting[column, parsed.where] = row.value
+        else:
+            series.setdefault((column, parsed.where), {})[row.experience] = row.value
+
+    table: dict[str, dict[str, dict[str, float | None]]] = {}
+    per_experience: dict[str, dict[str, dict[str, Any]]] = {}
+    for (column, key), values in series.items():
+        after = {t: v for t, v in values.items() if t != ORIGINAL}
+        table.setdefault(column, {})[key] = {
+            "value": after[max(after)] if after else None,
+            "original": values.get(ORIGINAL),
+            "forgetting": forgetting.get((column, key)),
+        }
+        per_experience.setdefault(column, {})[key] = {"original": values.get(ORIGINAL), "after": _as_list(after)}
+
+    ut_matrix = {}
+    for stream, by_row in matrix.items():
+        sessions = max(i for row in by_row.values() for i in row) + 1
+        after = {t: [row.get(i) for i in range(sessions)] for t, row in by_row.items() if t != ORIGINAL}
+        original = by_row.get(ORIGINAL)
+        ut_matrix[stream] = {
+            "original": None if original is None else [original.get(i) for i in range(sessions)],
+            "after": _as_list(after),
+        }
+    return {
+        "experiences_completed": experiences_completed,
+        "table": table,
+        "per_experience": per_experience,
+        "ut_matrix": ut_matrix,
+    }
+
+
+__all__ = ["column_of", "summarize"]
