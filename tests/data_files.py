@@ -104,9 +104,9 @@ class CocoFiles:
 
 def write_coco(root: Path) -> CocoFiles:
     """A COCO root: train2014/, val2014/, annotations/instances_*2014.json, dataset_coco.json."""
-    for split, annotations in (("train", TRAIN_ANNOTATIONS), ("val", VAL_ANNOTATIONS)):
-        for image_id in sorted({a[1] for a in annotations}):
-            boxes = [(box_of(a[3]), a[5]) for a in annotations if a[1] == image_id and a[5] is not None]
+    for split, split_annotations in (("train", TRAIN_ANNOTATIONS), ("val", VAL_ANNOTATIONS)):
+        for image_id in sorted({a[1] for a in split_annotations}):
+            boxes = [(box_of(a[3]), a[5]) for a in split_annotations if a[1] == image_id and a[5] is not None]
             write_image(root / f"{split}2014" / coco_file_name(split, image_id), boxes)
     return CocoFiles(
         root=root,

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 COCO_URL = "https://cocodataset.org/#download"
 KARPATHY_URL = "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip"
@@ -100,22 +99,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "avalanche-clip"
 
 
-def write_atomically(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write a file through ``write(binary_file)`` into a temporary file, then rename it.
-
-    A reader never sees a half-written file, and an interrupted write leaves the old file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 __all__ = [
     "COCO_URL",
     "KARPATHY_URL",
@@ -127,5 +110,4 @@ __all__ = [
     "require_file",
     "require_keys",
     "require_list",
-    "write_atomically",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .files import write_atomically
+from ..._atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def cached_index(
         return arrays
     arrays = build()
     try:
-        write_atomically(path, lambda file: np.savez(file, meta=np.array(meta), **arrays))
+        atomic_write(path, lambda file: np.savez(file, meta=np.array(meta), **arrays))
     except OSError as error:
         logger.warning("Cannot write the index cache %s (%s): the index will be rebuilt next time.", path, error)
     return arrays
