@@ -1,20 +1,30 @@
-"""paper_experiment_data on small real files: the ExperimentData it builds runs through the benchmarks."""
+"""PaperData on small real files: the ExperimentData it builds runs through the benchmarks."""
 
 import pytest
 import torch
+from data_files import (
+    CLASS_NAMES,
+    write_coco,
+    write_flickr,
+    write_folder,
+    write_json_list,
+)
 from PIL import Image
 
 from avalanche_clip.benchmarks import (
     ExperimentData,
+    PaperData,
     clip_transforms,
     mst_benchmark,
     ost_benchmark,
-    paper_experiment_data,
 )
-from avalanche_clip.benchmarks.datasets import COCOCrops, RetrievalDataset, ZeroShotDataset
+from avalanche_clip.benchmarks.datasets import (
+    COCOCrops,
+    RetrievalDataset,
+    ZeroShotDataset,
+)
 from avalanche_clip.models import DEFAULT_TEMPLATES
 from avalanche_clip.training import CLIPStrategy
-from data_files import CLASS_NAMES, write_coco, write_flickr, write_folder, write_json_list
 
 
 @pytest.fixture
@@ -25,23 +35,27 @@ def files(tmp_path):
                 folder=write_folder(tmp_path / "zs"), json_list=write_json_list(tmp_path / "fewshot"))
 
 
-def build(files, tmp_path, eval_transform=None, **kwargs):
+def paper_data(files, tmp_path, **kwargs):
     args = dict(
-        coco_root=files["coco"].root,
-        coco_karpathy_json=files["coco"].karpathy_json,
-        eval_transform=eval_transform,
-        flickr30k_root=files["flickr_images"],
-        flickr30k_karpathy_json=files["flickr_json"],
+        coco_root=str(files["coco"].root),
+        coco_karpathy_json=str(files["coco"].karpathy_json),
+        flickr30k_root=str(files["flickr_images"]),
+        flickr30k_karpathy_json=str(files["flickr_json"]),
         zeroshot={"tiered": {"kind": "folder", "root": str(files["folder"])},
                   "fewshot": {"kind": "json", "path": str(files["json_list"]), "templates": "simple_imagenet"}},
-        cache_dir=tmp_path / "cache",
+        cache_dir=str(tmp_path / "cache"),
     )
-    return paper_experiment_data(**(args | kwargs))
+    return PaperData(**(args | kwargs))
 
 
-def test_builder_assembles_the_papers_data(files, tmp_path, make_model):
-    _, eval_tf = clip_transforms(make_model())
-    data = build(files, tmp_path, eval_transform=eval_tf)
+@pytest.fixture
+def build(files, tmp_path, make_model):
+    model = make_model()
+    return lambda **kwargs: paper_data(files, tmp_path, **kwargs).build(model)
+
+
+def test_builder_assembles_the_papers_data(build):
+    data = build()
     assert isinstance(data, ExperimentData)
     assert isinstance(data.train, COCOCrops) and data.train.split == "train" and len(data.train) == 5
     assert data.test.split == "test" and len(data.test) == 3
@@ -55,29 +69,30 @@ def test_builder_assembles_the_papers_data(files, tmp_path, make_model):
     assert all(isinstance(z, ZeroShotDataset) for z in data.zeroshot.values())
     assert data.zeroshot["fewshot"].classes == ["apple", "cherry"] and len(data.zeroshot["fewshot"].templates) == 7
     assert data.zeroshot["tiered"][0][0].shape == (3, 32, 32)
+    assert data.train_transform(data.train[0][0]).shape == (3, 32, 32)  # the model's transforms
 
 
-def test_options_reach_the_loaders(files, tmp_path):
-    data = build(files, tmp_path, flickr30k_root=None, flickr30k_karpathy_json=None, zeroshot=None,
+def test_options_reach_the_loaders(build):
+    data = build(flickr30k_root=None, flickr30k_karpathy_json=None, zeroshot=None,
                  templates="a {} in a photo", min_size=19.9, include_crowd=False, max_captions=None, coco_folds=1)
     assert data.templates == ("a {} in a photo",) and data.zeroshot == {}
     assert len(data.train) == 2 and data.retrieval_folds == {"coco5k": 1}  # 104, 107 (106 is a crowd box)
     assert data.retrieval["coco5k"].caption_to_image == [0] * 5 + [1] * 6
 
 
-def test_builder_bad_input(files, tmp_path):
+def test_builder_bad_input(files, tmp_path, build):
     with pytest.raises(ValueError, match="Give both flickr30k_root and flickr30k_karpathy_json"):
-        build(files, tmp_path, flickr30k_karpathy_json=None)
+        paper_data(files, tmp_path, flickr30k_karpathy_json=None)
     with pytest.raises(FileNotFoundError, match=r"COCO instances file .*elsewhere/instances_train2014.json'"):
-        build(files, tmp_path, coco_annotations=tmp_path / "elsewhere")
+        build(coco_annotations=str(tmp_path / "elsewhere"))
     with pytest.raises(ValueError, match="coco_folds must be an integer >= 1"):
-        build(files, tmp_path, coco_folds=0)
+        paper_data(files, tmp_path, coco_folds=0)
 
 
 def test_coco_crops_run_through_mst_and_ost_benchmarks_and_training(files, tmp_path, make_model):
     model = make_model()
     train_tf, eval_tf = clip_transforms(model)
-    data = build(files, tmp_path, eval_transform=eval_tf)
+    data = paper_data(files, tmp_path).build(model)
     mst = mst_benchmark(data.train, data.test, data.class_names, n_sessions=3, train_transform=train_tf,
                         eval_transform=eval_tf, templates=data.templates)
     sessions = list(mst.train_stream)

@@ -1,20 +1,22 @@
 """The paper's protocols as Avalanche benchmarks, and the data they run on."""
 
 from .experience import CLIPExperience, with_class_names
-from .experiment_data import ExperimentData, paper_experiment_data
+from .experiment_data import DataSource, ExperimentData
 from .generators import dataset_targets, mst_benchmark, ost_benchmark, session_classes
+from .paper_data import PaperData
 from .transforms import clip_eval_transform, clip_train_transform, clip_transforms
 
 __all__ = [
     "CLIPExperience",
+    "DataSource",
     "ExperimentData",
+    "PaperData",
     "clip_eval_transform",
     "clip_train_transform",
     "clip_transforms",
     "dataset_targets",
     "mst_benchmark",
     "ost_benchmark",
-    "paper_experiment_data",
     "session_classes",
     "with_class_names",
 ]
