@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .._checks import check_choice, check_templates
 from .loading import create_clip
 from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
-from .text_encoding import encode_text, normalized
+from .text_encoding import encode_prompts, encode_text, normalized
 from .tokenizer import TokenizerInfo, describe_tokenizer
 from .variants import UpdateVariant, apply_update_variant, tower_parameters
 
@@ -142,9 +142,7 @@ class CLIPClassifier(DynamicModule):
 
     def encode_prompts(self, tokens: Tensor) -> Tensor:
         """Class features ``[C, D]`` from prompt tokens ``[C, T, L]``: template-ensembled, normalised."""
-        classes, n_templates, length = tokens.shape
-        features = self.encode_text(tokens.reshape(classes * n_templates, length))
-        return normalized(features.view(classes, n_templates, -1).mean(dim=1))
+        return encode_prompts(self.clip, tokens)
 
     @property
     def image_tower_trains(self) -> bool:
