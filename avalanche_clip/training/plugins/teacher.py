@@ -78,9 +78,9 @@ class Teacher:
     def __init__(self, model: CLIPClassifier, *, experience: int):
         shared = {id(p): p for p in model.clip.parameters() if not p.requires_grad}
         self.clip = copy.deepcopy(model.clip, memo=dict(shared)).eval()
-        self._own = {n: p for n, p in self.clip.named_parameters() if id(p) not in shared}
-        for parameter in self._own.values():
-            parameter.requires_grad_(False)
+        self._shared = {n for n, p in self.clip.named_parameters() if id(p) in shared}
+        for parameter in self.clip.parameters():
+            parameter.requires_grad_(False)  # shared ones already are; copies of trained ones now
         self.image_changes: bool = model.image_tower_trains
         self.text_changes: bool = model.text_tower_trains
         self.experience = experience
@@ -120,17 +120,19 @@ class Teacher:
                 self._prompts[key] = encode_prompts(self.clip, tokens)
         return self._prompts[key]
 
+    def _own_state(self) -> dict[str, Tensor]:
+        """The teacher's copied parameters and its buffers, by ``state_dict`` name."""
+        return {n: t for n, t in self.clip.state_dict().items() if n not in self._shared}
+
     def state_dict(self) -> dict:
-        """The copied parameters and every buffer (on the CPU) and the experience id."""
-        tensors = {n: p.detach().cpu() for n, p in self._own.items()}
-        tensors |= {n: b.detach().cpu() for n, b in self.clip.named_buffers()}
-        return {"experience": self.experience, "tensors": tensors}
+        """The copied parameters and the buffers (on the CPU) and the experience id."""
+        return {"experience": self.experience, "tensors": {n: t.cpu() for n, t in self._own_state().items()}}
 
     @classmethod
     def from_state_dict(cls, model: CLIPClassifier, state: dict) -> "Teacher":
         """Rebuild a teacher of ``model`` (same structure, same frozen parameters) from its state."""
         teacher = cls(model, experience=state["experience"])
-        expected = set(teacher._own) | {n for n, _ in teacher.clip.named_buffers()}
+        expected = set(teacher._own_state())
         if set(state["tensors"]) != expected:
             raise ValueError(
                 "The saved teacher does not match the model: it holds "
@@ -168,8 +170,8 @@ class TeacherPlugin(SupervisedPlugin):
         self.teacher = None
 
     def state_dict(self) -> dict:
-        """The current teacher (None between sessions)."""
-        return {"teacher": None if self.teacher is None else self.teacher.state_dict()}
+        """The current teacher, or the restored one not yet in use (None between sessions)."""
+        return {"teacher": self._restored if self.teacher is None else self.teacher.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from :meth:`state_dict`; the teacher is rebuilt on the model at the next session start."""
