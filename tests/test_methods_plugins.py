@@ -20,10 +20,10 @@ UPDATES = ["whole", "image", "text"]
 RECTIFIER = ("up", "down", "scale")
 
 
-def streams(generated, protocol="mst"):
+def streams(generated, protocol="mst", n_sessions=3):
     if protocol == "ost":
         return ost_benchmark(*generated, CLASS_NAMES)
-    return mst_benchmark(*generated, CLASS_NAMES, n_sessions=3)
+    return mst_benchmark(*generated, CLASS_NAMES, n_sessions=n_sessions)
 
 
 def start_session(model, plugin, benchmark, session, images):
@@ -328,6 +328,18 @@ def test_rkr_refuses_a_model_rectified_with_another_rank(make_model):
 # ------------------------------------------------------------------- frozen towers stay
 
 
+def evaluated_run(model, plugins, benchmark, lr=1e-3, **kwargs):
+    """Train every experience of ``benchmark`` with an EvaluationPlugin; return the last results."""
+    evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loss_metrics(epoch=True),
+                                 loggers=[])
+    strategy = CLIPStrategy(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+                            train_mb_size=10, plugins=plugins, evaluator=evaluator, **kwargs)
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+        results = strategy.eval(benchmark.test_stream)
+    return results
+
+
 PLUGIN_FACTORIES = {
     "lwf": lambda: [LwFPlugin()],
     "vr_lwf": lambda: [VRLwFPlugin(num_pseudo=8)],
@@ -343,10 +355,8 @@ PLUGIN_FACTORIES = {
 def test_the_frozen_tower_stays_bit_identical(make_model, generated, method, update, frozen):
     model = make_model(update=update)
     before = {n: p.detach().clone() for n, p in model.clip.named_parameters()}
-    strategy = CLIPStrategy(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
-                            train_mb_size=10, plugins=PLUGIN_FACTORIES[method](), evaluator=None)
-    for experience in streams(generated).train_stream[:2]:
-        strategy.train(experience)
+    results = evaluated_run(model, PLUGIN_FACTORIES[method](), streams(generated, n_sessions=2), lr=1e-2)
+    assert 0.0 <= results["Top1_Acc_Stream/eval_phase/test_stream"] <= 1.0
     after = dict(model.clip.named_parameters())
     base = {n.replace(".base.", "."): p for n, p in after.items() if n.rsplit(".", 1)[-1] not in RECTIFIER}
     assert set(base) == set(before)
@@ -359,24 +369,17 @@ def test_the_frozen_tower_stays_bit_identical(make_model, generated, method, upd
 
 
 def mst_run(model, plugins, generated):
-    """Train 3 MST sessions with an EvaluationPlugin; return the last eval results and the losses seen."""
+    """Train and evaluate 3 MST sessions; return the loss each step added to the cross-entropy."""
     added = []
 
     class LossSpy:
         def before_backward(self, strategy, **kwargs):
             added.append((strategy.clock.train_exp_counter, (strategy.loss - strategy.criterion()).item()))
 
-    evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loss_metrics(epoch=True),
-                                 loggers=[])
-    strategy = CLIPStrategy(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-                            train_mb_size=10, plugins=[*plugins, LossSpy()], evaluator=evaluator)
-    benchmark = streams(generated)
-    for experience in benchmark.train_stream:
-        strategy.train(experience)
-        results = strategy.eval(benchmark.test_stream)
+    results = evaluated_run(model, [*plugins, LossSpy()], streams(generated))
     for i in range(3):
         assert 0.0 <= results[f"Top1_Acc_Exp/eval_phase/test_stream/Exp{i:03d}"] <= 1.0
-    return results, added
+    return added
 
 
 @pytest.mark.parametrize("plugins", [
@@ -384,7 +387,7 @@ def mst_run(model, plugins, generated):
     lambda: [RKRPlugin(), LwFPlugin()],
 ], ids=["vr_lwf+imm", "rkr+lwf"])
 def test_composed_methods_train_and_evaluate_three_mst_sessions(make_model, generated, plugins):
-    _, added = mst_run(make_model(), plugins(), generated)
+    added = mst_run(make_model(), plugins(), generated)
     assert all(torch.isfinite(torch.tensor(value)) for _, value in added)
     assert any(value > 0 for session, value in added if session > 0)  # the distillation term is on
 
@@ -392,7 +395,7 @@ def test_composed_methods_train_and_evaluate_three_mst_sessions(make_model, gene
 @pytest.mark.parametrize("method", ["lwf", "vr_lwf", "geodl", "imm_mean", "imm_mode", "rkr"])
 def test_each_method_beside_avalanche_ewc_trains_and_evaluates_three_mst_sessions(make_model, generated, method):
     ewc = EWCPlugin(ewc_lambda=1.0)
-    _, added = mst_run(make_model(), [*PLUGIN_FACTORIES[method](), ewc], generated)
+    added = mst_run(make_model(), [*PLUGIN_FACTORIES[method](), ewc], generated)
     assert all(torch.isfinite(torch.tensor(value)) for _, value in added)
     assert set(ewc.importances) == {0, 1, 2}
 
@@ -416,3 +419,37 @@ def test_each_method_beside_avalanche_ewc_trains_and_evaluates_three_mst_session
 def test_bad_arguments_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# ------------------------------------------------------------- every protocol, variant
+
+
+@pytest.mark.parametrize("update", UPDATES)
+@pytest.mark.parametrize("method", ["lwf", "vr_lwf", "geodl", "imm_mode", "rkr"])
+def test_every_method_runs_ost_in_every_variant(make_model, generated, method, update):
+    results = evaluated_run(make_model(update=update), PLUGIN_FACTORIES[method](), streams(generated, "ost"))
+    assert 0.0 <= results["Top1_Acc_Stream/eval_phase/test_stream"] <= 1.0
+
+
+@pytest.mark.parametrize("method", ["lwf", "vr_lwf", "geodl", "imm_mode", "rkr"])
+def test_every_method_runs_in_bf16(make_model, generated, method):
+    results = evaluated_run(make_model(), PLUGIN_FACTORIES[method](), streams(generated, "ost"), precision="bf16")
+    assert 0.0 <= results["Top1_Acc_Stream/eval_phase/test_stream"] <= 1.0
+
+
+def test_a_plugin_whose_classes_the_forward_did_not_encode_says_so(make_model, generated):
+    model = make_model()
+    plugin = LwFPlugin()
+    strategy = start_session(model, plugin, streams(generated), 1, images_of())
+    model.adaptation(streams(generated).train_stream[1])  # a new adaptation forgets the request
+    with pytest.raises(RuntimeError, match=r"call model.request_text_features\(class_ids\)"):
+        plugin_term(plugin, strategy)
+
+
+def test_a_saved_teacher_refuses_a_model_of_another_variant(make_model, generated):
+    plugin = LwFPlugin()
+    start_session(make_model(update="image"), plugin, streams(generated), 0, images_of())
+    resumed = LwFPlugin()
+    resumed.load_state_dict(plugin.state_dict())
+    with pytest.raises(ValueError, match="The saved teacher does not match the model"):
+        start_session(make_model(update="whole"), resumed, streams(generated), 0, images_of())
