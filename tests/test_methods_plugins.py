@@ -3,6 +3,7 @@
 import copy
 from types import SimpleNamespace
 
+import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,7 @@ from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.training.plugins import EvaluationPlugin, EWCPlugin
 
 from avalanche_clip.benchmarks import mst_benchmark, ost_benchmark
-from avalanche_clip.models import RectifiedLinear, rectifiers, tower_of
+from avalanche_clip.models import CLIPClassifier, RectifiedLinear, rectifiers, tower_of
 from avalanche_clip.training import CLIPStrategy, GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
 from avalanche_clip.training.plugins import gfk_distance, vr_lwf
 from conftest import CLASS_NAMES
@@ -453,3 +454,19 @@ def test_a_saved_teacher_refuses_a_model_of_another_variant(make_model, generate
     resumed.load_state_dict(plugin.state_dict())
     with pytest.raises(ValueError, match="The saved teacher does not match the model"):
         start_session(make_model(update="whole"), resumed, streams(generated), 0, images_of())
+
+
+def test_methods_work_on_a_custom_text_clip(generated):
+    """``CustomTextCLIP`` keeps its text tower under ``clip.text``: teachers and RKR find it there."""
+    torch.manual_seed(0)
+    clip = open_clip.model.CustomTextCLIP(
+        embed_dim=32, vision_cfg=dict(image_size=32, patch_size=8, width=64, layers=2, head_width=32),
+        text_cfg=dict(context_length=16, vocab_size=49408, width=64, heads=2, layers=2))
+    model = CLIPClassifier(clip, open_clip.SimpleTokenizer(context_length=16), update="text")
+    rkr, plugin = RKRPlugin(), VRLwFPlugin(num_pseudo=8)
+    rkr.prepare(model)
+    assert {n.split(".resblocks")[0] for n in rectifiers(model.clip)} == {"text.transformer"}
+    strategy = start_session(model, plugin, streams(generated), 1, images_of())
+    assert plugin_term(plugin, strategy).item() == 0.0
+    perturb(model)
+    assert plugin_term(plugin, strategy).item() > 0
