@@ -40,6 +40,13 @@ def check_non_negative(name: str, value: float) -> float:
     return value
 
 
+def check_positive(name: str, value: float) -> float:
+    """Return ``value`` if it is a finite number > 0."""
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return value
+
+
 def check_positive_int(name: str, value: int) -> int:
     """Return ``value`` if it is an int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -87,6 +94,7 @@ __all__ = [
     "check_class_names",
     "check_name",
     "check_non_negative",
+    "check_positive",
     "check_positive_int",
     "check_templates",
 ]

@@ -125,17 +125,26 @@ def test_eval_vocabulary_does_not_change_training_vocabulary(make_model):
 def test_prompt_cache_is_reused_and_invalidated_by_an_optimizer_step(make_model):
     model = make_model(update="whole").eval()
     model.set_vocabulary(NAMES)
-    first = model.prompt_features()
-    assert model.prompt_features() is first
+    with torch.no_grad():
+        first = model.prompt_features()
+        assert model.prompt_features() is first
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     model.train()
     model(torch.randn(2, 3, 32, 32)).logsumexp(1).sum().backward()
     optimizer.step()
     model.eval()
-    second = model.prompt_features()
-    assert second is not first and not torch.allclose(first, second)
     with torch.no_grad():
+        second = model.prompt_features()
+        assert second is not first and not torch.allclose(first, second)
         assert torch.allclose(second, model.encode_prompts(model.vocabulary.tokens), atol=1e-6)
+
+
+def test_prompt_features_carry_grad_in_eval_mode_when_grad_is_enabled(make_model):
+    # EWC computes its importances in eval mode: the text tower must get its gradient there too
+    model = make_model(update="text").eval()
+    model.set_vocabulary(NAMES)
+    model(torch.randn(2, 3, 32, 32)).logsumexp(1).sum().backward()
+    assert model.clip.token_embedding.weight.grad is not None
 
 
 def test_frozen_text_tower_reuses_prompt_features_in_training(make_model):

@@ -3,7 +3,8 @@
 from .clip_classifier import TRAIN_MASKS, CLIPClassifier, ForwardFeatures, TrainMask
 from .loading import create_clip, list_model_configs
 from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
-from .text_encoding import can_trim, encode_text
+from .rkr import RectifiedLinear, add_rectifiers, rectifiers
+from .text_encoding import can_trim, encode_prompts, encode_text
 from .tokenizer import TokenizerInfo, describe_tokenizer
 from .variants import UPDATE_VARIANTS, UpdateVariant, apply_update_variant, tower_of, tower_parameters
 
@@ -12,17 +13,21 @@ __all__ = [
     "DEFAULT_TEMPLATES",
     "ForwardFeatures",
     "PromptVocabulary",
+    "RectifiedLinear",
     "TRAIN_MASKS",
     "TokenizerInfo",
     "TrainMask",
     "UPDATE_VARIANTS",
     "UpdateVariant",
+    "add_rectifiers",
     "apply_update_variant",
     "can_trim",
     "create_clip",
     "describe_tokenizer",
+    "encode_prompts",
     "encode_text",
     "list_model_configs",
+    "rectifiers",
     "tower_of",
     "tower_parameters",
 ]

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .._checks import check_choice, check_templates
 from .loading import create_clip
 from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
-from .text_encoding import encode_text, normalized
+from .text_encoding import encode_prompts, encode_text, normalized
 from .tokenizer import TokenizerInfo, describe_tokenizer
 from .variants import UpdateVariant, apply_update_variant, tower_parameters
 
@@ -54,7 +54,8 @@ class CLIPClassifier(DynamicModule):
     another stream in the middle of training (periodic eval, zero-shot streams) does not change
     what training sees.
 
-    Prompt features are encoded with grad at every training step when the text tower trains;
+    Prompt features are encoded with grad at every forward that autograd records while the text
+    tower trains (training steps, and eval-mode gradient passes such as EWC's importances);
     otherwise they are cached until a text-tower parameter changes in place (optimizer steps,
     ``load_state_dict``, merges under ``torch.no_grad``). Writing through ``.data`` is invisible
     to that check: call :meth:`invalidate_prompt_cache` after such an edit.
@@ -142,9 +143,7 @@ class CLIPClassifier(DynamicModule):
 
     def encode_prompts(self, tokens: Tensor) -> Tensor:
         """Class features ``[C, D]`` from prompt tokens ``[C, T, L]``: template-ensembled, normalised."""
-        classes, n_templates, length = tokens.shape
-        features = self.encode_text(tokens.reshape(classes * n_templates, length))
-        return normalized(features.view(classes, n_templates, -1).mean(dim=1))
+        return encode_prompts(self.clip, tokens)
 
     @property
     def image_tower_trains(self) -> bool:
@@ -245,13 +244,13 @@ class CLIPClassifier(DynamicModule):
     def prompt_features(self, class_ids: Sequence[int] | None = None) -> Tensor:
         """Normalised prompt features ``[K, D]`` of ``class_ids`` (default: every class).
 
-        With grad when training a trainable text tower, else from the cache.
+        With grad when grad is enabled and the text tower trains, else from the cache.
         """
         vocabulary = self.vocabulary
         device = self.clip.logit_scale.device
         if class_ids is not None and list(class_ids) == list(range(len(vocabulary))):
             class_ids = None
-        if self.training and torch.is_grad_enabled() and self.text_tower_trains:
+        if torch.is_grad_enabled() and self.text_tower_trains:
             tokens = vocabulary.tokens if class_ids is None else vocabulary.tokens[list(class_ids)]
             return self.encode_prompts(tokens.to(device))
         key = self._prompt_cache_key(vocabulary, device)

@@ -84,4 +84,14 @@ def normalized(features: torch.Tensor) -> torch.Tensor:
     return F.normalize(features, dim=-1)
 
 
-__all__ = ["can_trim", "encode_text", "eot_positions", "normalized"]
+def encode_prompts(clip: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Class features ``[C, D]`` from prompt tokens ``[C, T, L]``: template-ensembled, normalised.
+
+    Class ``c``'s feature is the normalised mean of its ``T`` normalised template features.
+    """
+    classes, n_templates, length = tokens.shape
+    features = normalized(encode_text(clip, tokens.reshape(classes * n_templates, length)))  # [C*T, D]
+    return normalized(features.view(classes, n_templates, -1).mean(dim=1))
+
+
+__all__ = ["can_trim", "encode_prompts", "encode_text", "eot_positions", "normalized"]

@@ -1,0 +1,27 @@
+"""The continual-learning methods of PROTOCOL.md section 6 as Avalanche plugins, one file each."""
+
+from .geodl import GeoDLPlugin, gfk_distance
+from .imm import IMM_MODES, IMMMode, IMMPlugin, empirical_fisher, mean_imm, mode_imm
+from .lwf import LwFPlugin, distillation_kl, similarity_logits
+from .rkr import RKRPlugin
+from .teacher import Teacher, TeacherPlugin
+from .vr_lwf import VRLwFPlugin, pseudo_sentences
+
+__all__ = [
+    "GeoDLPlugin",
+    "IMMMode",
+    "IMMPlugin",
+    "IMM_MODES",
+    "LwFPlugin",
+    "RKRPlugin",
+    "Teacher",
+    "TeacherPlugin",
+    "VRLwFPlugin",
+    "distillation_kl",
+    "empirical_fisher",
+    "gfk_distance",
+    "mean_imm",
+    "mode_imm",
+    "pseudo_sentences",
+    "similarity_logits",
+]
