@@ -22,19 +22,14 @@ def fake_strategy(model, experiences_done=0):
 
 
 def count_encoder_rows(model):
-    """Wrap the model's encoders; return {"image": [batch sizes], "text": [batch sizes]}."""
+    """Count the rows every image-tower and text-tower pass encodes: {"image": [...], "text": [...]}.
+
+    Hooks sit on the towers themselves, so every path that encodes (trimmed or not, prompts or
+    captions) is counted.
+    """
     rows = {"image": [], "text": []}
-    encode_image, encode_text = model.encode_image, model.encode_text
-
-    def image(x, **kwargs):
-        rows["image"].append(x.shape[0])
-        return encode_image(x, **kwargs)
-
-    def text(tokens, **kwargs):
-        rows["text"].append(tokens.shape[0])
-        return encode_text(tokens, **kwargs)
-
-    model.encode_image, model.encode_text = image, text
+    model.clip.visual.register_forward_hook(lambda module, args, out: rows["image"].append(args[0].shape[0]))
+    model.clip.token_embedding.register_forward_hook(lambda module, args, out: rows["text"].append(args[0].shape[0]))
     return rows
 
 
