@@ -1,17 +1,23 @@
-"""The ``avalanche-clip`` command.
+"""The ``avalanche-clip`` command and the examples' entry point.
 
-Each subcommand is a parser (built from a function's signature and docstring) and the function
-it calls; add one by adding an entry to :data:`SUBCOMMANDS`.
+    avalanche-clip run [--config FILE.yaml] [--option value ...]   # one run of the protocol
+    avalanche-clip report RUN_DIR... [--output DIR]                 # the paper's tables and plots
 
-    avalanche-clip report RUN_DIR... [--output DIR]
+Each command's options are its function's signature (``experiment.run``, ``report``): types,
+defaults and docstrings become the parser, the ``--help`` and the YAML config schema. Only the
+chosen command's parser is built, so ``report`` does not import the training stack.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
-from jsonargparse import ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
+
+logger = logging.getLogger(__name__)
 
 
 def report(run_dirs: list[str], output: str = "report") -> None:
@@ -24,38 +30,63 @@ def report(run_dirs: list[str], output: str = "report") -> None:
     from .evaluation import write_report  # imports avalanche: only when the command runs
 
     files = write_report(run_dirs, output)
-    logging.getLogger(__name__).info("Wrote %s, %s and %d plots.", files.markdown, files.csv, len(files.plots))
+    logger.info("Wrote %s, %s and %d plots.", files.markdown, files.csv, len(files.plots))
 
 
-def _report_parser() -> ArgumentParser:
-    parser = ArgumentParser(description=report.__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="+", type=str,
-                        help="Run directories, each holding run.json and results.json.")
+def report_command(args: Sequence[str] | None = None) -> None:
+    """Parse ``args`` for :func:`report` and run it."""
+    parser = ArgumentParser(prog="avalanche-clip report", description=report.__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", nargs="+", type=str, help="Run directories, each holding run.json and results.json.")
     parser.add_function_arguments(report, skip={"run_dirs"})
-    return parser
-
-
-def _run_report(config: Namespace) -> None:
+    config = parser.parse_args(args)
     report(config.run_dirs, config.output)
 
 
-SUBCOMMANDS: dict[str, tuple[Callable[[], ArgumentParser], Callable[[Namespace], None]]] = {
-    "report": (_report_parser, _run_report),
-}
-"""Subcommand name -> (builds its parser, runs it with the parsed config)."""
+def run_parser(default_config: str | Path | None = None) -> ArgumentParser:
+    """The parser of ``experiment.run``; ``default_config`` (a YAML file) sets its defaults."""
+    from .experiment.runner import run
+
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    parser = ArgumentParser(
+        prog="avalanche-clip run",
+        description=run.__doc__.splitlines()[0],
+        default_config_files=[str(default_config)] if default_config else None,
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="A YAML config (examples/configs/*.yaml).")
+    parser.add_function_arguments(run, skip={"resolved_config"})
+    return parser
+
+
+def run_command(args: Sequence[str] | None = None, *, default_config: str | Path | None = None) -> dict[str, Any]:
+    """Parse ``args`` for ``experiment.run``, run it, and return its results.
+
+    The resolved configuration (defaults, config files and command line together) is saved as
+    the run directory's ``config.yaml``; ``--config`` of that file reproduces the run.
+    """
+    from .experiment.runner import run
+
+    parser = run_parser(default_config)
+    config = parser.parse_args(args)
+    resolved = parser.dump(config, skip_none=False)
+    objects = parser.instantiate_classes(config)
+    arguments = {key: objects[key] for key in objects.keys() if "." not in key and key != "config"}
+    return run(**arguments, resolved_config=resolved)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {"run": run_command, "report": report_command}
+"""Command name -> its entry point, called with the remaining arguments."""
 
 
 def main(args: Sequence[str] | None = None) -> None:
     """Entry point of the ``avalanche-clip`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = ArgumentParser(prog="avalanche-clip", description="Continual learning for CLIP on Avalanche.")
-    subcommands = parser.add_subcommands()
-    for name, (build, _) in SUBCOMMANDS.items():
-        subparser = build()
-        subcommands.add_subcommand(name, subparser, help=subparser.description)
-    config = parser.parse_args(args)
-    _, run = SUBCOMMANDS[config.subcommand]
-    run(config[config.subcommand])
+    args = list(sys.argv[1:] if args is None else args)
+    if not args or args[0] not in COMMANDS:
+        names = " | ".join(COMMANDS)
+        print(f"usage: avalanche-clip {{{names}}} [--help] ...\n\n{__doc__.splitlines()[0]}\n\n"
+              f"{chr(10).join(line for line in __doc__.splitlines()[2:4])}", file=sys.stderr)
+        raise SystemExit(0 if args[:1] in (["-h"], ["--help"]) else 2)
+    COMMANDS[args[0]](args[1:])
 
 
-__all__ = ["SUBCOMMANDS", "main", "report"]
+__all__ = ["COMMANDS", "main", "report", "report_command", "run_command", "run_parser"]

@@ -1,0 +1,107 @@
+"""The argument groups of a run: frozen dataclasses whose attribute docstrings are the CLI help.
+
+Each group is validated when it is built, so a bad config fails before any model or data is
+loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .._checks import check_non_negative, check_positive_int
+from ..models import TrainMask, UpdateVariant
+from ..training import Precision
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which CLIP to fine-tune."""
+
+    name: str = "world"
+    """``world`` (the embedded world's pretrained tiny CLIP) or an OpenCLIP model name (``ViT-B-32``)."""
+    pretrained: str | None = None
+    """OpenCLIP weights: a tag (``openai``) or a checkpoint file; unused for ``world``."""
+    update: UpdateVariant = "whole"
+    """Which part trains: ``whole`` (WM), ``image`` (IO) or ``text`` (TO)."""
+    train_mask: TrainMask = "current"
+    """Training logits kept: the ``current`` session's classes (MST), all ``seen``, or ``none``."""
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """How the update classes are presented (PROTOCOL.md section 3)."""
+
+    name: Literal["ost", "mst", "joint"] = "mst"
+    """``ost``: one session; ``mst``: class-incremental sessions; ``joint``: Joint-FT, OST-style
+    training on every class, evaluated per MST session (the MST upper bound)."""
+    n_sessions: int = 4
+    """Sessions of ``mst`` (and of the session table of ``joint``)."""
+    class_order: tuple[int, ...] | None = None
+    """Class ids in session order; default ``0..C-1``."""
+
+    def __post_init__(self):
+        check_positive_int("protocol.n_sessions", self.n_sessions)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Optimisation (PROTOCOL.md section 7 gives the paper's values)."""
+
+    epochs: int = 2
+    """Epochs per session."""
+    lr: float = 1e-5
+    """Adam learning rate (paper: 1e-6; RKR 1e-5)."""
+    lr_milestones: tuple[int, ...] = ()
+    """Epochs after which the learning rate is multiplied by 0.1 (paper OST: [10])."""
+    weight_decay: float = 0.0
+    """Adam weight decay."""
+    batch_size: int = 32
+    """Training batch size (paper: 100)."""
+    precision: Precision = "auto"
+    """``auto`` (bf16 on a GPU, fp32 on the CPU), ``fp32``, ``bf16`` or ``fp16``."""
+    grad_clip_norm: float | None = 1.0
+    """Gradient-norm clipping; null: none."""
+    device: str = "cpu"
+    """``cpu``, ``cuda``, ``cuda:1``..."""
+    num_workers: int = 0
+    """DataLoader worker processes (training and evaluation)."""
+    pin_memory: bool = False
+    """Pinned host memory for faster copies to a GPU."""
+    threads: int | None = None
+    """CPU threads torch may use; null: torch's default."""
+
+    def __post_init__(self):
+        check_positive_int("training.epochs", self.epochs)
+        check_positive_int("training.batch_size", self.batch_size)
+        if not self.lr > 0:
+            raise ValueError(f"training.lr must be > 0, got {self.lr!r}.")
+        check_non_negative("training.weight_decay", self.weight_decay)
+        if self.grad_clip_norm is not None:
+            check_non_negative("training.grad_clip_norm", self.grad_clip_norm)
+        if self.num_workers < 0:
+            raise ValueError(f"training.num_workers must be >= 0, got {self.num_workers!r}.")
+        if self.threads is not None:
+            check_positive_int("training.threads", self.threads)
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """What is measured after every session."""
+
+    zeroshot_top_k: tuple[int, ...] = (1, 5)
+    """The k of each zero-shot top-k accuracy."""
+    retrieval_ks: tuple[int, ...] = (1, 5, 10)
+    """The K of each retrieval Recall@K."""
+    batch_size: int = 256
+    """Images or texts encoded per forward."""
+    tensorboard: bool = True
+    """Write TensorBoard events under ``<output_dir>/tb``."""
+
+    def __post_init__(self):
+        check_positive_int("evaluation.batch_size", self.batch_size)
+        for k in (*self.zeroshot_top_k, *self.retrieval_ks):
+            check_positive_int("evaluation k", k)
+
+
+__all__ = ["EvaluationSpec", "ModelSpec", "ProtocolSpec", "TrainingSpec"]
