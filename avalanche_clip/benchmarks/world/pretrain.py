@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ...models.text_encoding import encode_text, normalized
+from ._files import write_atomic
 from .concepts import CATEGORIES, COLOURS
 from .contrastive import caption_contrastive_loss, caption_ids
 from .corpus import corpus_batch
@@ -98,17 +97,6 @@ def _monitor_sets(seed: int, image_size: int) -> dict:
         },
         "retrieval": WorldCaptions(300, seed=seed, stream=MONITOR_STREAMS["retrieval"], image_size=image_size),
     }
-
-
-def _save_atomic(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def main(
@@ -217,8 +205,9 @@ def main(
         if done % eval_every == 0 or done == steps:
             evaluate(done)
         if done % checkpoint_every == 0 or done == steps:
-            _save_atomic({"model": clip.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
-                          "history": history, "settings": settings}, checkpoint_path)
+            state = {"model": clip.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
+                     "history": history, "settings": settings}
+            write_atomic(checkpoint_path, lambda tmp: torch.save(state, tmp))
     logger.info("Trained steps %d..%d in %.0f s.", start, steps, time.time() - started)
 
     final = history[-1] if history else evaluate(steps)

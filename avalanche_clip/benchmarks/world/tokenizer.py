@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
+from ._files import write_atomic
 from .captions import scene_captions
 from .concepts import CATEGORIES, COLOURS, REGIONS, RELATIONS, SIZES
 from .prompts import PROMPTS
@@ -96,16 +96,13 @@ def learn_bpe_merges(texts: Iterable[str]) -> list[tuple[str, str]]:
 
 def write_bpe_file(merges: list[tuple[str, str]], path: str | os.PathLike) -> None:
     """Write ``merges`` as an OpenCLIP BPE file (gzip, header line first), atomically."""
-    path = Path(path)
     text = "\n".join([_HEADER] + [f"{a} {b}" for a, b in merges]) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
             gz.write(text.encode("utf-8"))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+
+    write_atomic(path, write)
 
 
 def shipped_bpe_path() -> Path:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from ._files import write_atomic
 
 CONFIG_FILE = "world-clip.json"
 """The shipped architecture config, inside this package."""
@@ -59,17 +60,6 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def save_weights(clip: nn.Module, path: str | os.PathLike) -> str:
     """Write ``clip``'s state dict in fp16 to ``path`` and its SHA-256 to ``path.sha256``.
 
@@ -78,16 +68,16 @@ def save_weights(clip: nn.Module, path: str | os.PathLike) -> str:
     path = Path(path)
     state = {name: value.detach().to("cpu", torch.float16 if value.is_floating_point() else value.dtype)
              for name, value in clip.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    digest = ""
+
+    def write(tmp: str) -> None:
+        nonlocal digest
         torch.save(state, tmp)
         digest = sha256_of(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    _write_atomic(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n".encode())
+
+    write_atomic(path, write)
+    checksum = f"{digest}  {path.name}\n"
+    write_atomic(path.with_name(path.name + ".sha256"), lambda tmp: Path(tmp).write_text(checksum))
     return digest
 
 
