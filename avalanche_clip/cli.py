@@ -44,9 +44,12 @@ def report_command(args: Sequence[str] | None = None) -> None:
 
 def run_parser(default_config: str | Path | None = None) -> ArgumentParser:
     """The parser of ``experiment.run``; ``default_config`` (a YAML file) sets its defaults."""
+    from .benchmarks import PaperData
+    from .benchmarks.world import WorldData
     from .experiment.runner import run
 
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    # subclass mode keeps the data source's class_path in dumped configs, so they parse again
+    set_parsing_settings(docstring_parse_attribute_docstrings=True, subclasses_enabled=[WorldData, PaperData])
     parser = ArgumentParser(
         prog="avalanche-clip run",
         description=run.__doc__.splitlines()[0],
@@ -68,7 +71,7 @@ def run_command(args: Sequence[str] | None = None, *, default_config: str | Path
     parser = run_parser(default_config)
     config = parser.parse_args(args)
     resolved = parser.dump(config, skip_none=False)
-    objects = parser.instantiate_classes(config)
+    objects = parser.instantiate(config)
     arguments = {key: objects[key] for key in objects.keys() if "." not in key and key != "config"}
     return run(**arguments, resolved_config=resolved)
 

@@ -104,3 +104,11 @@ def zeroshot_set():
 def retrieval_set():
     """A RetrievalDataset: 12 images with 5 captions each."""
     return GeneratedRetrieval(12, 5, seed=4)
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    """The repository root (examples/, README.md)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent

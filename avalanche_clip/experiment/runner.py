@@ -63,12 +63,14 @@ def build_benchmark(data: ExperimentData, protocol: ProtocolSpec):
     """``(train_stream, test_stream)`` of the protocol; Joint-FT is tested per MST session."""
     common = dict(train_transform=data.train_transform, eval_transform=data.eval_transform,
                   templates=data.templates)
+    if protocol.name == "ost":
+        one = ost_benchmark(data.train, data.test, data.class_names, **common)
+        return one.train_stream, one.test_stream
     sessions = mst_benchmark(data.train, data.test, data.class_names, protocol.n_sessions,
                              protocol.class_order, **common)
     if protocol.name == "mst":
         return sessions.train_stream, sessions.test_stream
-    one = ost_benchmark(data.train, data.test, data.class_names, **common)
-    return one.train_stream, (sessions.test_stream if protocol.name == "joint" else one.test_stream)
+    return ost_benchmark(data.train, data.test, data.class_names, **common).train_stream, sessions.test_stream
 
 
 def build_evaluator(data: ExperimentData, spec: EvaluationSpec, loggers: list) -> EvaluationPlugin:

@@ -11,6 +11,7 @@ unseen scenes with 5 captions each. Nothing is downloaded; the weights ship in t
 from .captions import sample_captions, scene_captions
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, REGIONS, RELATIONS, SIZES, UPDATE_CATEGORIES, Region
 from .corpus import corpus_batch, corpus_example
+from .data_source import WorldData
 from .datasets import CAPTIONS_PER_SCENE, WorldCaptions, WorldObjects
 from .load import RETRIEVAL_SETS, ZEROSHOT_SETS, LoadedWorld, load, load_data, load_model
 from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
@@ -37,6 +38,7 @@ __all__ = [
     "UPDATE_CATEGORIES",
     "UPDATE_TEMPLATES",
     "WorldCaptions",
+    "WorldData",
     "WorldObjects",
     "ZEROSHOT_SETS",
     "build_world_clip",

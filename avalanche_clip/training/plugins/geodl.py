@@ -98,6 +98,9 @@ class GeoDLPlugin(TeacherPlugin):
             of classes, and the feature dimension).
     """
 
+    label = "GeoDL"
+    """The method's name in reports."""
+
     def __init__(self, *, alpha: float = 0.5, subspace_dim: int = 128):
         super().__init__()
         self.alpha = check_non_negative("alpha", alpha)

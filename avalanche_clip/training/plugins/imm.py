@@ -94,6 +94,9 @@ class IMMPlugin(SupervisedPlugin):
             session.
     """
 
+    label = "IMM"
+    """The method's name in reports."""
+
     def __init__(self, *, alpha: float = 0.5, mode: IMMMode = "mean", fisher_epsilon: float = 1e-8,
                  fisher_batches: int | None = None):
         super().__init__()

@@ -92,6 +92,9 @@ class LwFPlugin(TeacherPlugin):
         temperature: softmax temperature of both sides (default 1).
     """
 
+    label = "LwF"
+    """The method's name in reports."""
+
     def __init__(self, *, alpha: float = 0.5, temperature: float = 1.0):
         super().__init__()
         self.alpha = check_non_negative("alpha", alpha)

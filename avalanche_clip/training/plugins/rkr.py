@@ -34,6 +34,9 @@ class RKRPlugin(SupervisedPlugin):
         seed: seeds the initialisation of ``U``.
     """
 
+    label = "RKR"
+    """The method's name in reports."""
+
     def __init__(self, *, rank: int = 4, seed: int = 0):
         super().__init__()
         self.rank = check_positive_int("rank", rank)

@@ -52,6 +52,9 @@ class VRLwFPlugin(TeacherPlugin):
         seed: seeds the generator of the pseudo sentences.
     """
 
+    label = "VR-LwF"
+    """The method's name in reports."""
+
     def __init__(
         self,
         *,
