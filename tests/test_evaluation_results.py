@@ -131,6 +131,7 @@ def test_summary_table_of_a_two_experience_run():
             "BWT": {"test_stream": {"original": None, "after": [None, -0.1]}},
         },
         "ut_matrix": {"test_stream": {"original": None, "after": [[0.9, 0.1], [0.7, 0.9]]}},
+        "skipped_steps": 0,
     }
 
 

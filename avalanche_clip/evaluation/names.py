@@ -29,6 +29,11 @@ BWT = "BWT"
 BWT_COMMON = "BWT_Common"
 """Backward transfer, common definition: mean over i < t of (a[t][i] - a[i][i]); 0 at t = 0."""
 
+SKIPPED_STEPS = "NonFinite_Skipped_Steps"
+"""Training steps skipped for a non-finite loss or gradient, in the whole run so far."""
+SKIPPED_STEPS_NAME = f"{SKIPPED_STEPS}/train_phase/train_stream"
+"""The full name the skipped-steps count is logged under."""
+
 Direction = Literal["TR", "IR"]
 
 
@@ -108,6 +113,8 @@ __all__ = [
     "FORGETTING_SUFFIX",
     "PHASE",
     "ParsedName",
+    "SKIPPED_STEPS",
+    "SKIPPED_STEPS_NAME",
     "UT_ACC",
     "UT_SESSION_ACC",
     "check_set_name",

@@ -103,6 +103,17 @@ class ResultsLogger(BaseLogger):
             )
             self._skipped_reported = len(self._skipped)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The rows logged so far and the experience bookkeeping, to resume a run exactly."""
+        return {"rows": [[r.name, r.experience, r.step, r.value] for r in self.rows],
+                "experiences_completed": self.experiences_completed, "experience": self._experience}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the files are rewritten at the next write."""
+        self.rows = [MetricRow(str(n), int(e), int(s), float(v)) for n, e, s, v in state["rows"]]
+        self.experiences_completed = int(state["experiences_completed"])
+        self._experience = int(state["experience"])
+
     # ---------------------------------------------------------- EvaluationPlugin callbacks
 
     def before_training(self, strategy: Any, metric_values: list, **kwargs) -> None:

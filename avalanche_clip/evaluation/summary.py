@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from .names import BWT, BWT_COMMON, UT_ACC, UT_SESSION_ACC, parse_name
+from .names import BWT, BWT_COMMON, SKIPPED_STEPS_NAME, UT_ACC, UT_SESSION_ACC, parse_name
 from .run_files import ORIGINAL, MetricRow
 
 _ZEROSHOT = re.compile(r"^ZeroShot_Top(\d+)_Acc$")
@@ -51,13 +51,19 @@ def summarize(rows: Iterable[MetricRow], *, experiences_completed: int) -> dict[
       ``t`` at index ``t``), for plots.
     - ``ut_matrix[stream]``: ``original`` (``a[-1][i]``) and ``after`` (``a[t][i]`` at ``[t][i]``),
       the MST matrix; None where not evaluated.
+    - ``skipped_steps``: training steps skipped for a non-finite loss or gradient (the latest
+      ``NonFinite_Skipped_Steps`` value; 0 when none was logged).
 
     The latest row wins where a value was logged twice for the same experience.
     """
     series: dict[tuple[str, str], dict[int, float]] = {}
     forgetting: dict[tuple[str, str], float] = {}
     matrix: dict[str, dict[int, dict[int, float]]] = {}
+    skipped_steps = 0
     for row in rows:
+        if row.name == SKIPPED_STEPS_NAME:
+            skipped_steps = int(row.value)
+            continue
         parsed = parse_name(row.name)
         if parsed is None:
             continue
@@ -97,6 +103,7 @@ def summarize(rows: Iterable[MetricRow], *, experiences_completed: int) -> dict[
         "table": table,
         "per_experience": per_experience,
         "ut_matrix": ut_matrix,
+        "skipped_steps": skipped_steps,
     }
 
 

@@ -2,8 +2,8 @@
 
 ``run`` is what ``examples/*.py`` and ``avalanche-clip run`` call; its signature is the CLI.
 A run directory receives ``run.json``, ``config.yaml`` (from the CLI), ``metrics.csv``,
-``results.json``, ``log.txt``, TensorBoard events under ``tb/`` and the report (tables and
-plots) under ``report/``.
+``results.json``, ``log.txt``, TensorBoard events under ``tb/``, the report (tables and plots)
+under ``report/`` and the newest checkpoints under ``checkpoints/``.
 """
 
 from __future__ import annotations
@@ -29,14 +29,19 @@ from ..evaluation import (
     RunInfo,
     read_results,
     retrieval_metrics,
+    skipped_steps_metrics,
     updated_task_metrics,
     write_report,
     zeroshot_metrics,
 )
 from ..models import CLIPClassifier
 from ..training import CLIPStrategy
-from .run_dir import prepare_run_dir
-from .specs import EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
+from ..training.sampling import derive_seed
+from .checkpoint_files import CheckpointFiles
+from .checkpointing import RunCheckpointing
+from .run_dir import CHECKPOINTS_DIR, clear_run_outputs, prepare_run_dir
+from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
+from .validation import check_run_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +79,7 @@ def build_benchmark(data: ExperimentData, protocol: ProtocolSpec):
 
 
 def build_evaluator(data: ExperimentData, spec: EvaluationSpec, loggers: list) -> EvaluationPlugin:
-    """Avalanche's accuracy, loss and forgetting beside zero-shot, retrieval and UT metrics."""
+    """Avalanche's accuracy, loss and forgetting beside zero-shot, retrieval, UT and skipped-steps metrics."""
     return EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True),
         loss_metrics(epoch=True, experience=True),
@@ -83,6 +88,7 @@ def build_evaluator(data: ExperimentData, spec: EvaluationSpec, loggers: list) -
         retrieval_metrics(data.retrieval, ks=spec.retrieval_ks, folds=data.retrieval_folds,
                           batch_size=spec.batch_size),
         updated_task_metrics(),
+        skipped_steps_metrics(),
         loggers=loggers,
     )
 
@@ -92,6 +98,28 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def seed_plugins(plugins: list[SupervisedPlugin], seed: int) -> None:
+    """Give each plugin left without a seed (``seed=None``, with ``set_seed``) one derived from the run's."""
+    for index, plugin in enumerate(plugins):
+        if getattr(plugin, "seed", 0) is None and hasattr(plugin, "set_seed"):
+            plugin.set_seed(derive_seed(seed, "plugin", index, type(plugin).__name__))
+
+
+_RESUMABLE_TRAINING = ("device", "num_workers", "pin_memory", "threads")
+"""Training settings a resumed run may change (where it runs, not what it computes)."""
+
+
+def resume_config(info: RunInfo, plugins: list[SupervisedPlugin], training: TrainingSpec) -> dict[str, Any]:
+    """What must not change between a run and its resumption: everything that affects the results."""
+    def settings(plugin: SupervisedPlugin) -> dict[str, Any]:
+        plain = {k: v for k, v in vars(plugin).items()
+                 if not k.startswith("_") and isinstance(v, (bool, int, float, str, type(None)))}
+        return {"type": type(plugin).__name__, **plain}
+
+    training_config = {k: v for k, v in asdict(training).items() if k not in _RESUMABLE_TRAINING}
+    return {**info.config, "seed": info.seed, "training": training_config, "plugins": [settings(p) for p in plugins]}
 
 
 def run(
@@ -104,16 +132,21 @@ def run(
     plugins: list[SupervisedPlugin] | None = None,
     training: TrainingSpec = TrainingSpec(),
     evaluation: EvaluationSpec = EvaluationSpec(),
+    checkpoint: CheckpointSpec = CheckpointSpec(),
+    resume: bool = False,
     overwrite: bool = False,
     resolved_config: str | None = None,
 ) -> dict[str, Any]:
     """Fine-tune CLIP over the protocol's sessions and measure what the update destroys.
 
     The original model is measured first (zero-shot, retrieval, UT-Acc), then after every
-    session; every value is written to the run directory as it is measured.
+    session; every value is written to the run directory as it is measured, and a checkpoint
+    after every session (and every ``checkpoint.every_iterations`` iterations) lets ``resume``
+    continue a run that was killed, with the results an uninterrupted run would have had.
 
     Args:
-        output_dir: the run directory; refused if it already holds results, unless ``overwrite``.
+        output_dir: the run directory; refused if it already holds results, unless ``resume``
+            or ``overwrite``.
         seed: seeds data order, augmentation, pseudo-vocabulary draws and initialisation.
         model: which CLIP and which part of it trains.
         data: the embedded world (``WorldData``) or the paper's files (``PaperData``).
@@ -122,6 +155,9 @@ def run(
             ``IMMPlugin``, ``RKRPlugin``; several compose); none is plain fine-tuning (FT).
         training: optimisation and device.
         evaluation: what is measured.
+        checkpoint: when checkpoints are written.
+        resume: continue the run in ``output_dir`` from its newest good checkpoint (with the
+            same configuration); without one, start it again from the beginning.
         overwrite: replace the results of an earlier run in ``output_dir``.
         resolved_config: the run's whole configuration as YAML (the CLI passes it), saved as
             ``config.yaml`` so ``--config`` of that file reproduces the run.
@@ -130,10 +166,19 @@ def run(
         The contents of the run's ``results.json``.
     """
     plugins = list(plugins or [])
-    run_dir = prepare_run_dir(output_dir, overwrite=overwrite)
+    check_run_arguments(output_dir=output_dir, seed=seed, model=model, data=data, protocol=protocol,
+                        plugins=plugins, training=training, evaluation=evaluation, checkpoint=checkpoint,
+                        resume=resume, overwrite=overwrite)
+    run_dir = prepare_run_dir(output_dir, overwrite=overwrite, resume=resume)
+    files = CheckpointFiles(run_dir / CHECKPOINTS_DIR, keep=checkpoint.keep)
+    saved = files.load_latest() if resume else None
+    if resume and saved is None:
+        logger.warning("No usable checkpoint in %s: the run starts from the beginning.", run_dir)
+        clear_run_outputs(run_dir)
     if resolved_config is not None:
         atomic_write_text(run_dir / "config.yaml", resolved_config)
     seed_everything(seed)
+    seed_plugins(plugins, seed)
     if training.threads is not None:
         torch.set_num_threads(training.threads)
     device = torch.device(training.device)
@@ -154,7 +199,8 @@ def run(
 
     with ExitStack() as stack:
         log_file = stack.enter_context(open(run_dir / "log.txt", "a", encoding="utf-8"))
-        loggers = [InteractiveLogger(), TextLogger(log_file), ResultsLogger(run_dir, run_info=info)]
+        resume_after = None if saved is None else saved.state["experiences_completed"]
+        loggers = [InteractiveLogger(), TextLogger(log_file), ResultsLogger(run_dir, run_info=info, resume_after=resume_after)]
         if evaluation.tensorboard:
             tensorboard = TensorboardLogger(tb_log_dir=str(run_dir / "tb"))
             stack.callback(tensorboard.writer.close)
@@ -163,15 +209,30 @@ def run(
             model=clip, optimizer=optimizer, train_mb_size=training.batch_size, train_epochs=training.epochs,
             eval_mb_size=evaluation.batch_size, device=device, precision=training.precision,
             grad_clip_norm=training.grad_clip_norm, plugins=plugins + schedule,
-            evaluator=build_evaluator(experiment, evaluation, loggers),
+            evaluator=build_evaluator(experiment, evaluation, loggers), seed=seed,
+            max_consecutive_nonfinite=training.max_consecutive_nonfinite,
         )
-        strategy.eval(test_stream, **loader)  # the original model's UT-Acc
-        for experience in train_stream:
+        checkpointing = RunCheckpointing(files, every_iterations=checkpoint.every_iterations,
+                                         config=resume_config(info, plugins, training))
+        if checkpoint.enabled:
+            checkpointing.attach(strategy)
+        if saved is None:
+            start = 0
+            strategy.eval(test_stream, **loader)  # the original model's UT-Acc
+        else:
+            for plugin in plugins:  # model surgery (RKR) before the model's state goes back
+                if hasattr(plugin, "prepare"):
+                    plugin.prepare(clip)
+            start = checkpointing.resume(strategy, saved)
+        for experience in list(train_stream)[start:]:
             strategy.train(experience, **loader)
             strategy.eval(test_stream, **loader)
+            if checkpoint.enabled:
+                checkpointing.save(strategy)
     write_report([run_dir], run_dir / "report")
     logger.info("Run finished: results in %s", run_dir)
     return read_results(run_dir)
 
 
-__all__ = ["build_benchmark", "build_evaluator", "build_model", "method_label", "run", "seed_everything"]
+__all__ = ["build_benchmark", "build_evaluator", "build_model", "method_label", "resume_config", "run",
+           "seed_everything", "seed_plugins"]

@@ -7,11 +7,14 @@ loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-from .._checks import check_non_negative, check_positive_int
-from ..models import TrainMask, UpdateVariant
-from ..training import Precision
+from .._checks import check_choice, check_non_negative, check_positive_int
+from ..models import TRAIN_MASKS, UPDATE_VARIANTS, TrainMask, UpdateVariant
+from ..training import PRECISIONS, Precision
+
+ProtocolName = Literal["ost", "mst", "joint"]
+PROTOCOL_NAMES: tuple[str, ...] = get_args(ProtocolName)
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,18 @@ class ModelSpec:
     train_mask: TrainMask = "current"
     """Training logits kept: the ``current`` session's classes (MST), all ``seen``, or ``none``."""
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"model.name must be 'world' or an OpenCLIP model name such as 'ViT-B-32', got {self.name!r}.")
+        check_choice("model.update", self.update, UPDATE_VARIANTS)
+        check_choice("model.train_mask", self.train_mask, TRAIN_MASKS)
+
 
 @dataclass(frozen=True)
 class ProtocolSpec:
     """How the update classes are presented (PROTOCOL.md section 3)."""
 
-    name: Literal["ost", "mst", "joint"] = "mst"
+    name: ProtocolName = "mst"
     """``ost``: one session; ``mst``: class-incremental sessions; ``joint``: Joint-FT, OST-style
     training on every class, evaluated per MST session (the MST upper bound)."""
     n_sessions: int = 4
@@ -41,7 +50,13 @@ class ProtocolSpec:
     """Class ids in session order; default ``0..C-1``."""
 
     def __post_init__(self):
+        check_choice("protocol.name", self.name, PROTOCOL_NAMES)
         check_positive_int("protocol.n_sessions", self.n_sessions)
+        if self.class_order is not None:
+            order = list(self.class_order)
+            bad = [c for c in order if isinstance(c, bool) or not isinstance(c, int) or c < 0]
+            if bad or not order or len(set(order)) != len(order):
+                raise ValueError(f"protocol.class_order must list distinct class ids >= 0, got {self.class_order!r}.")
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,8 @@ class TrainingSpec:
     """Pinned host memory for faster copies to a GPU."""
     threads: int | None = None
     """CPU threads torch may use; null: torch's default."""
+    max_consecutive_nonfinite: int = 10
+    """A step with a non-finite loss is skipped and counted; this many in a row stop the run."""
 
     def __post_init__(self):
         check_positive_int("training.epochs", self.epochs)
@@ -83,6 +100,10 @@ class TrainingSpec:
             raise ValueError(f"training.num_workers must be >= 0, got {self.num_workers!r}.")
         if self.threads is not None:
             check_positive_int("training.threads", self.threads)
+        check_choice("training.precision", self.precision, PRECISIONS)
+        check_positive_int("training.max_consecutive_nonfinite", self.max_consecutive_nonfinite)
+        for milestone in self.lr_milestones:
+            check_positive_int("training.lr_milestones", milestone)
 
 
 @dataclass(frozen=True)
@@ -104,4 +125,21 @@ class EvaluationSpec:
             check_positive_int("evaluation k", k)
 
 
-__all__ = ["EvaluationSpec", "ModelSpec", "ProtocolSpec", "TrainingSpec"]
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """When the run writes checkpoints to ``<output_dir>/checkpoints`` (``--resume`` continues from them)."""
+
+    every_iterations: int | None = 500
+    """Also write one every this many training iterations, inside sessions; null: only after each session."""
+    keep: int = 2
+    """How many of the newest checkpoints are kept (an unusable newest one falls back to the previous)."""
+    enabled: bool = True
+    """Write checkpoints at all."""
+
+    def __post_init__(self):
+        if self.every_iterations is not None:
+            check_positive_int("checkpoint.every_iterations", self.every_iterations)
+        check_positive_int("checkpoint.keep", self.keep)
+
+
+__all__ = ["CheckpointSpec", "EvaluationSpec", "ModelSpec", "PROTOCOL_NAMES", "ProtocolName", "ProtocolSpec", "TrainingSpec"]

@@ -1,7 +1,7 @@
 """CLIP as an Avalanche model: loading, update variants, prompt vocabularies."""
 
 from .clip_classifier import TRAIN_MASKS, CLIPClassifier, ForwardFeatures, TrainMask
-from .loading import create_clip, list_model_configs
+from .loading import check_model_source, create_clip, list_model_configs
 from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
 from .rkr import RectifiedLinear, add_rectifiers, rectifiers
 from .text_encoding import can_trim, encode_prompts, encode_text
@@ -22,6 +22,7 @@ __all__ = [
     "add_rectifiers",
     "apply_update_variant",
     "can_trim",
+    "check_model_source",
     "create_clip",
     "describe_tokenizer",
     "encode_prompts",

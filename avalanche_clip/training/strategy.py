@@ -2,11 +2,14 @@
 
 Mixed precision, gradient-norm clipping, an optimizer over the trainable parameters only, and
 the dataset's ``collate_fn`` in training too. Methods are plugins (``training.plugins``); this
-class holds no method-specific code.
+class holds no method-specific code. For reliability: a data order fixed by the seed, steps with
+a non-finite loss skipped and counted, and a resume point to continue an interrupted experience
+exactly where it stopped (``experiment.checkpoint`` saves and restores the rest of the state).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -21,7 +24,26 @@ from torch.utils.data import DataLoader
 
 from .._checks import check_non_negative
 from ..models import CLIPClassifier
+from .numerics import NonFiniteGuard
 from .precision import Precision, autocast, grad_scaler, resolve_precision
+from .sampling import SeededEpochSampler
+
+
+@dataclass(frozen=True)
+class TrainPosition:
+    """Where training is in the data: ``batch`` batches of ``epoch`` of ``experience`` are done."""
+
+    experience: int
+    epoch: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an interrupted experience continues, and what to restore there (see ``CLIPStrategy.resume_at``)."""
+
+    position: TrainPosition
+    restore: Callable[[], None]
 
 
 class CLIPStrategy(SupervisedTemplate):
@@ -48,6 +70,11 @@ class CLIPStrategy(SupervisedTemplate):
         evaluator: an ``EvaluationPlugin`` (or a factory of one); default: Avalanche's.
         eval_every: periodic evaluation, as in Avalanche (-1: none).
         peval_mode: ``"epoch"`` or ``"iteration"``, as in Avalanche.
+        seed: fixes the training data order: each epoch of each experience is shuffled by a
+            generator seeded from ``(seed, experience, epoch)``.
+        max_consecutive_nonfinite: a step whose loss (or, in fp32/bf16, gradient norm) is not
+            finite is skipped and counted in ``nonfinite``; this many in a row stop training with
+            a ``NonFiniteLossError``.
     """
 
     def __init__(
@@ -66,6 +93,8 @@ class CLIPStrategy(SupervisedTemplate):
         evaluator: EvaluationPlugin | Callable[[], EvaluationPlugin] | None = default_evaluator,
         eval_every: int = -1,
         peval_mode: str = "epoch",
+        seed: int = 0,
+        max_consecutive_nonfinite: int = 10,
     ):
         if not isinstance(model, CLIPClassifier):
             raise TypeError(f"model must be a CLIPClassifier, got {type(model).__name__}.")
@@ -87,6 +116,15 @@ class CLIPStrategy(SupervisedTemplate):
         self.precision = resolve_precision(precision, self.device)
         self.grad_clip_norm = grad_clip_norm
         self.scaler = grad_scaler(self.precision, self.device)
+        self.seed = seed
+        self.nonfinite = NonFiniteGuard(max_consecutive=max_consecutive_nonfinite)
+        """Counts the skipped steps (``nonfinite.skipped``)."""
+        self.train_sampler: SeededEpochSampler | None = None
+        self.epoch = 0
+        """The epoch of the current experience being trained (0-based)."""
+        self.epoch_batches = 0
+        """Batches of the current epoch consumed so far (skipped steps included)."""
+        self._resume: ResumePoint | None = None
 
     def autocast(self):
         """The autocast context of this strategy's precision."""
@@ -95,10 +133,15 @@ class CLIPStrategy(SupervisedTemplate):
     # --------------------------------------------------------------- the training step
 
     def training_epoch(self, **kwargs):
-        """One epoch; every hook fires where Avalanche's ``SGDUpdate`` fires it."""
+        """One epoch; every hook fires where Avalanche's ``SGDUpdate`` fires it.
+
+        A step whose loss is not finite stops after ``before_backward``: no backward, no update,
+        and none of the later callbacks (so loss metrics never average a NaN); it is counted.
+        """
         for self.mbatch in self.dataloader:
             if self._stop_training:
                 break
+            self.epoch_batches += 1
             self._unpack_minibatch()
             self._before_training_iteration(**kwargs)
             self.optimizer.zero_grad(set_to_none=True)
@@ -111,6 +154,8 @@ class CLIPStrategy(SupervisedTemplate):
                 self.loss += self.criterion()
                 self._before_backward(**kwargs)
 
+            if not self.nonfinite.check(self.loss, what="loss", where=self._step_description()):
+                continue
             self.backward()
             self._after_backward(**kwargs)
 
@@ -134,13 +179,69 @@ class CLIPStrategy(SupervisedTemplate):
         self.scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
 
     def optimizer_step(self):
-        """Unscale, clip the gradient norm of the optimized parameters, step."""
-        if self.grad_clip_norm is not None:
-            self.scaler.unscale_(self.optimizer)
-            params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        """Unscale, clip the gradient norm of the optimized parameters, step.
+
+        Without a GradScaler (fp32, bf16) a non-finite gradient norm skips the update and is
+        counted like a non-finite loss; in fp16 the scaler skips such steps itself.
+        """
+        params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if self.scaler.is_enabled():
+            if self.grad_clip_norm is not None:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            max_norm = float("inf") if self.grad_clip_norm is None else self.grad_clip_norm
+            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)  # the norm before clipping
+            if not self.nonfinite.check(norm, what="gradient norm", where=self._step_description()):
+                return
+            self.optimizer.step()
+        self.nonfinite.step_done()
+
+    def _step_description(self) -> str:
+        position = self.train_position
+        return f"experience {position.experience}, epoch {position.epoch}, batch {position.batch - 1}"
+
+    # ------------------------------------------------------------ position and resume
+
+    @property
+    def train_position(self) -> TrainPosition:
+        """Where training is: the experience, its epoch, and the batches of that epoch done."""
+        return TrainPosition(self.experience.current_experience, self.epoch, self.epoch_batches)
+
+    def resume_at(self, position: TrainPosition, restore: Callable[[], None]) -> None:
+        """Continue an interrupted experience at ``position`` in the next ``train`` of it.
+
+        That ``train`` call runs the callbacks that start the experience, skips the epochs
+        before ``position.epoch``, runs the callbacks that start that epoch, calls ``restore()``
+        (which puts back the state saved at ``position``: optimizer, counters, RNG, metrics),
+        and trains from batch ``position.batch`` of the epoch's order on (earlier batches are
+        not read).
+        """
+        self._resume = ResumePoint(position, restore)
+
+    def _train_exp(self, experience, eval_streams=None, **kwargs):
+        """The epochs of one experience, from the resume point when one is set for it."""
+        resume, self._resume = self._resume, None
+        if resume is not None and resume.position.experience != experience.current_experience:
+            raise RuntimeError(f"The resume point is in experience {resume.position.experience}, but training "
+                               f"starts with experience {experience.current_experience}.")
+        first_epoch = 0 if resume is None else resume.position.epoch
+        for self.epoch in range(first_epoch, self.train_epochs):
+            self.epoch_batches = 0
+            self.train_sampler.set_epoch(self.epoch)
+            self._before_training_epoch(**kwargs)
+            if self._stop_training:  # early stopping
+                self._stop_training = False
+                break
+            if resume is not None:
+                resume.restore()
+                self.epoch_batches = resume.position.batch
+                self.train_sampler.skip(resume.position.batch * self.train_mb_size)
+                resume = None
+            self.training_epoch(**kwargs)
+            self._after_training_epoch(**kwargs)
 
     # ------------------------------------------------------------ optimizer and data
 
@@ -161,17 +262,25 @@ class CLIPStrategy(SupervisedTemplate):
 
     def make_train_dataloader(self, num_workers: int = 0, shuffle: bool = True, pin_memory: bool | None = None,
                               persistent_workers: bool = False, drop_last: bool = False, **kwargs):
-        """A DataLoader over the adapted dataset that uses the dataset's ``collate_fn``."""
+        """A DataLoader over the adapted dataset that uses the dataset's ``collate_fn``.
+
+        With ``shuffle`` the order is :class:`SeededEpochSampler`'s, fixed by ``(seed,
+        experience, epoch)``; without it each epoch reads the dataset in order. The seeds of
+        worker processes (their augmentation) are fixed per epoch by the sampler too.
+        """
         args = self._obtain_common_dataloader_parameters(
             batch_size=self.train_mb_size,
             num_workers=num_workers,
-            shuffle=shuffle,
+            shuffle=False,
             pin_memory=pin_memory,
             persistent_workers=persistent_workers,
             drop_last=drop_last,
         )
         collate_from_data_or_kwargs(self.adapted_dataset, args)
-        self.dataloader = DataLoader(self.adapted_dataset, **args)
+        self.train_sampler = SeededEpochSampler(len(self.adapted_dataset), seed=self.seed,
+                                                experience=self.experience.current_experience, shuffled=shuffle)
+        self.dataloader = DataLoader(self.adapted_dataset, sampler=self.train_sampler,
+                                     generator=self.train_sampler.worker_generator, **args)
 
 
-__all__ = ["CLIPStrategy"]
+__all__ = ["CLIPStrategy", "ResumePoint", "TrainPosition"]

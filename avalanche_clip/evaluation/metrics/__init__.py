@@ -2,6 +2,7 @@
 
 from .capability import CapabilityMetric
 from .retrieval import RetrievalMetric, fold_bounds, fold_recall, retrieval_metrics, retrieval_recall
+from .skipped_steps import SkippedStepsMetric, skipped_steps_metrics
 from .updated_task import (
     UpdatedTaskMetric,
     UTProtocol,
@@ -15,6 +16,7 @@ from .zeroshot import ZeroShotMetric, zeroshot_accuracy, zeroshot_metrics
 __all__ = [
     "CapabilityMetric",
     "RetrievalMetric",
+    "SkippedStepsMetric",
     "UTProtocol",
     "UpdatedTaskMetric",
     "ZeroShotMetric",
@@ -24,6 +26,7 @@ __all__ = [
     "retrieval_metrics",
     "retrieval_recall",
     "session_accuracy",
+    "skipped_steps_metrics",
     "updated_task_accuracy",
     "updated_task_metrics",
     "zeroshot_accuracy",

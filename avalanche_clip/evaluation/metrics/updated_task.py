@@ -233,21 +233,25 @@ class UpdatedTaskMetric(PluginMetric[dict[str, float]]):
         self._counts = {}
 
     def state_dict(self) -> dict[str, Any]:
-        """The matrix, the sample accuracies and the class bookkeeping, to resume a run."""
+        """The matrix, the sample accuracies and the class bookkeeping (of an experience in progress too)."""
         return {
             "matrix": {t: dict(row) for t, row in self.matrix.items()},
             "sample_accuracy": dict(self.sample_accuracy),
             "session_classes": {i: list(c) for i, c in self.session_classes.items()},
             "trained_classes": [None if c is None else list(c) for c in self.trained_classes],
+            "in_experience": self._in_experience,
+            "experience_classes": None if self._experience_classes is None else list(self._experience_classes),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` (between experiences)."""
+        """Restore :meth:`state_dict` (between experiences, or inside one)."""
         self.matrix = {int(t): {int(i): v for i, v in row.items()} for t, row in state["matrix"].items()}
         self.sample_accuracy = {int(t): v for t, v in state["sample_accuracy"].items()}
         self.session_classes = {int(i): list(c) for i, c in state["session_classes"].items()}
         self.trained_classes = [None if c is None else list(c) for c in state["trained_classes"]]
-        self._in_experience = False
+        self._in_experience = bool(state.get("in_experience", False))
+        classes = state.get("experience_classes")
+        self._experience_classes = None if classes is None else list(classes)
 
     def __str__(self) -> str:
         return f"UpdatedTaskMetric({self.stream}_stream)"

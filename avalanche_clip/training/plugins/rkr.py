@@ -31,15 +31,20 @@ class RKRPlugin(SupervisedPlugin):
 
     Args:
         rank: rank ``r`` of every rectifier (default 4).
-        seed: seeds the initialisation of ``U``.
+        seed: seeds the initialisation of ``U``; None: 0, or in ``experiment.run`` a seed derived
+            from the run's seed (:meth:`set_seed`).
     """
 
     label = "RKR"
     """The method's name in reports."""
 
-    def __init__(self, *, rank: int = 4, seed: int = 0):
+    def __init__(self, *, rank: int = 4, seed: int | None = None):
         super().__init__()
         self.rank = check_positive_int("rank", rank)
+        self.seed = seed
+
+    def set_seed(self, seed: int | None) -> None:
+        """Seed the rectifiers' initialisation (before the surgery)."""
         self.seed = seed
 
     def before_training(self, strategy, **kwargs):
@@ -49,7 +54,8 @@ class RKRPlugin(SupervisedPlugin):
         """Freeze ``model`` and add the rectifiers of its update variant, unless it already has them."""
         existing = rectifiers(model.clip)
         if not existing:
-            add_rectifiers(model.clip, UPDATED_TOWERS[model.update], rank=self.rank, seed=self.seed)
+            add_rectifiers(model.clip, UPDATED_TOWERS[model.update], rank=self.rank,
+                           seed=0 if self.seed is None else self.seed)
             model.invalidate_prompt_cache()
             return
         ranks = {layer.rank for layer in existing.values()}

@@ -49,7 +49,8 @@ class VRLwFPlugin(TeacherPlugin):
         num_pseudo: pseudo sentences drawn at every step (M, default 100).
         pseudo_length: tokens per pseudo sentence, start and end included (L, default 10).
         lwf_term: add the LwF term over the seen classes in sessions with previous classes.
-        seed: seeds the generator of the pseudo sentences.
+        seed: seeds the generator of the pseudo sentences; None: 0, or in ``experiment.run`` a
+            seed derived from the run's seed (:meth:`set_seed`).
     """
 
     label = "VR-LwF"
@@ -63,7 +64,7 @@ class VRLwFPlugin(TeacherPlugin):
         num_pseudo: int = 100,
         pseudo_length: int = 10,
         lwf_term: bool = True,
-        seed: int = 0,
+        seed: int | None = None,
     ):
         super().__init__()
         self.alpha = check_non_negative("alpha", alpha)
@@ -73,8 +74,14 @@ class VRLwFPlugin(TeacherPlugin):
             raise ValueError(f"pseudo_length must be an integer >= 3 (start, one id, end), got {pseudo_length!r}.")
         self.pseudo_length = pseudo_length
         self.lwf_term = bool(lwf_term)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator()
+        self.set_seed(seed)
         self._lwf_classes: list[int] = []
+
+    def set_seed(self, seed: int | None) -> None:
+        """Restart the pseudo sentences' generator from ``seed`` (None: 0)."""
+        self.seed = seed
+        self.generator.manual_seed(0 if seed is None else seed)
 
     def before_training_exp(self, strategy, **kwargs):
         super().before_training_exp(strategy, **kwargs)
