@@ -16,7 +16,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     """Write ``path`` atomically through ``write(binary_file)`` (creating its directory).
 
     ``write`` may be anything that writes to a binary file object: ``np.savez``,
-    ``torch.save``, ``file.write``. Returns the path.
+    ``torch.save``, ``file.write``. Returns the path. An ``OSError`` (``ENOSPC``: the disk is
+    full) is raised again naming ``path``, with the same errno; ``path`` is then unchanged.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,6 +28,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except OSError as error:  # a full disk, a lost permission: say which file, and that the old one is intact
+        Path(temporary).unlink(missing_ok=True)
+        raise OSError(error.errno, f"{error.strerror or error} while writing {path}; the previous {path.name} "
+                      "(if any) is unchanged") from error
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

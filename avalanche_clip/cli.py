@@ -1,6 +1,6 @@
 """The ``avalanche-clip`` command and the examples' entry point.
 
-    avalanche-clip run [--config FILE.yaml] [--option value ...]   # one run of the protocol
+    avalanche-clip run [--config FILE.yaml] [--option value ...]   # one run of the protocol (--resume: continue it)
     avalanche-clip report RUN_DIR... [--output DIR]                 # the paper's tables and plots
 
 Each command's options are its function's signature (``experiment.run``, ``report``): types,
@@ -64,13 +64,15 @@ def run_command(args: Sequence[str] | None = None, *, default_config: str | Path
     """Parse ``args`` for ``experiment.run``, run it, and return its results.
 
     The resolved configuration (defaults, config files and command line together) is saved as
-    the run directory's ``config.yaml``; ``--config`` of that file reproduces the run.
+    the run directory's ``config.yaml``; ``--config`` of that file reproduces the run, and with
+    ``--resume`` continues it after a crash.
     """
     from .experiment.runner import run
 
     parser = run_parser(default_config)
     config = parser.parse_args(args)
-    resolved = parser.dump(config, skip_none=False)
+    # resume and overwrite say what to do with the run directory, not what the run is
+    resolved = parser.dump(config.clone().update(False, "resume").update(False, "overwrite"), skip_none=False)
     objects = parser.instantiate(config)
     arguments = {key: objects[key] for key in objects.keys() if "." not in key and key != "config"}
     return run(**arguments, resolved_config=resolved)

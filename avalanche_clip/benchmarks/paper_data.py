@@ -62,6 +62,8 @@ class PaperData:
 
     def __post_init__(self):
         check_positive_int("coco_folds", self.coco_folds)
+        if self.templates is not None:
+            resolve_templates(self.templates)  # refuse a bad template (no "{}") before anything is read
         if (self.flickr30k_root is None) != (self.flickr30k_karpathy_json is None):
             raise ValueError("Give both flickr30k_root and flickr30k_karpathy_json for the Flickr30K retrieval "
                              "set, or neither.")
