@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
+from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, set_parsing_settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,12 @@ def run_parser(default_config: str | Path | None = None) -> ArgumentParser:
         default_config_files=[str(default_config)] if default_config else None,
     )
     parser.add_argument("--config", action=ActionConfigFile, help="A YAML config (examples/configs/*.yaml).")
-    parser.add_function_arguments(run, skip={"resolved_config"})
+    parser.add_function_arguments(run, skip={"resolved_config", "resume", "overwrite"})
+    # flags: "--resume" alone (or "resume: true" in a config file)
+    parser.add_argument("--resume", action=ActionYesNo, default=False,
+                        help="Continue the run in --output_dir from its newest good checkpoint (same config).")
+    parser.add_argument("--overwrite", action=ActionYesNo, default=False,
+                        help="Replace the results of an earlier run in --output_dir.")
     return parser
 
 

@@ -1,0 +1,183 @@
+"""A run killed in the middle of an MST session resumes to exactly the uninterrupted run's results.
+
+One configuration throughout: tiny CLIP (its image tower trains, which keeps checkpoints small), a
+small COCO of 4 classes, 2 MST sessions of 2 classes x 3 crops, 2 epochs at batch size 2 (3 steps an
+epoch, 6 a session), VR-LwF (a teacher, a pseudo-sentence generator) with mode-IMM (saved weights
+and Fishers), a step LR schedule, a checkpoint every 4 iterations. On the CPU, with one thread, the
+same seed gives the same bits.
+"""
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from avalanche_clip.cli import run_command
+from avalanche_clip.experiment import CheckpointFiles
+from data_files import coco_file_name, write_folder, write_image, write_json
+
+CATEGORIES = {1: ("cat", (220, 40, 40)), 2: ("dog", (40, 200, 40)), 3: ("bird", (40, 40, 220)),
+              4: ("fish", (220, 220, 40))}
+
+
+def write_four_class_coco(root):
+    """A COCO root of 12 train images (3 per class) and 4 Karpathy-test val images, one box each."""
+    files = {"train": [], "val": []}
+    for split, count in (("train", 12), ("val", 4)):
+        for index in range(count):
+            image_id = 100 * (split == "val") + index + 1
+            category = index % 4 + 1
+            box = [4 + 3 * (index // 4), 6 + 2 * index % 9, 30, 24]
+            left, top, width, height = box
+            write_image(root / f"{split}2014" / coco_file_name(split, image_id),
+                        [((left, top, left + width, top + height), CATEGORIES[category][1])])
+            files[split].append((image_id, category, box))
+    for split, entries in files.items():
+        write_json(root / "annotations" / f"instances_{split}2014.json", {
+            "images": [{"id": i, "file_name": coco_file_name(split, i)} for i, _, _ in entries],
+            "annotations": [{"id": i, "image_id": i, "category_id": c, "bbox": b, "iscrowd": 0} for i, c, b in entries],
+            "categories": [{"id": c, "name": name} for c, (name, _) in CATEGORIES.items()],
+        })
+    karpathy = [{"filepath": f"{split}2014", "filename": coco_file_name(split, i), "cocoid": i,
+                 "split": "test" if split == "val" else "train",
+                 "sentences": [{"raw": f"a {CATEGORIES[c][0]} picture number {k}"} for k in range(5)]}
+                for split, entries in files.items() for i, c, _ in entries]
+    return write_json(root / "dataset_coco.json", {"images": karpathy})
+
+STOP_AT_STEP = 10
+"""The child process stops (and is killed) in this optimizer step: session 1, epoch 1, batch 1 (the
+4th step of the session) — after the checkpoint of iteration 8 (session 1, epoch 0, after its
+2nd batch) and before the one of iteration 12."""
+
+CHILD = f"""
+import os, signal, sys
+from avalanche_clip.cli import run_command
+from avalanche_clip.training import CLIPStrategy
+
+step, steps = CLIPStrategy.optimizer_step, []
+def step_then_stop(self):
+    steps.append(1)
+    if len(steps) == {STOP_AT_STEP}:
+        os.kill(os.getpid(), signal.SIGSTOP)  # the parent SIGKILLs us here, in the middle of a step
+    return step(self)
+CLIPStrategy.optimizer_step = step_then_stop
+run_command(sys.argv[1:])
+"""
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    karpathy_json = write_four_class_coco(root / "coco")
+    paper = {"coco_root": str(root / "coco"), "coco_karpathy_json": str(karpathy_json),
+             "zeroshot": {"shapes": {"kind": "folder", "root": str(write_folder(root / "zs"))}},
+             "cache_dir": str(root / "cache"), "coco_folds": 1}
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "seed": 3,
+        "model": {"name": "tiny-clip", "update": "image"},
+        "data": {"class_path": "avalanche_clip.benchmarks.PaperData", "init_args": paper},
+        "protocol": {"name": "mst", "n_sessions": 2},
+        "training": {"epochs": 2, "batch_size": 2, "lr": 1e-3, "lr_milestones": [1], "threads": 1},
+        "evaluation": {"batch_size": 8, "tensorboard": False},
+        "checkpoint": {"every_iterations": 4},
+        "plugins": [{"class_path": "avalanche_clip.training.VRLwFPlugin", "init_args": {"num_pseudo": 8}},
+                    {"class_path": "avalanche_clip.training.IMMPlugin", "init_args": {"mode": "mode"}}],
+    }))
+    return path
+
+
+def outputs(run_dir):
+    """What a run leaves that must not depend on a crash: the long file and the results."""
+    return (run_dir / "metrics.csv").read_text(), json.loads((run_dir / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(config, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "uninterrupted"
+    run_command(["--config", str(config), "--output_dir", str(run_dir)])
+    return (*outputs(run_dir), run_dir)
+
+
+def kill_in_the_middle(config, run_dir, log):
+    """Run the config in a child process, SIGKILL it in optimizer step STOP_AT_STEP."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
+           "OMP_NUM_THREADS": "1"}
+    with open(log, "w") as output:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, "--config", str(config), "--output_dir", str(run_dir)],
+                                 env=env, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while True:
+        pid, status = os.waitpid(child.pid, os.WUNTRACED | os.WNOHANG)
+        if pid:
+            break
+        assert time.monotonic() < deadline, "the child never reached the step it stops in"
+        time.sleep(0.1)
+    assert os.WIFSTOPPED(status), f"the child ended before the kill:\n{log.read_text()[-3000:]}"
+    child.send_signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL
+
+
+def test_a_run_killed_mid_session_resumes_to_the_uninterrupted_results(config, uninterrupted, tmp_path, caplog):
+    run_dir = tmp_path / "killed"
+    kill_in_the_middle(config, run_dir, tmp_path / "child.log")
+    assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
+    newest = CheckpointFiles(run_dir / "checkpoints").load_latest()
+    assert newest.state["position"] == {"experience": 1, "epoch": 0, "batch": 2}  # mid-session, mid-epoch
+    assert newest.state["experiences_completed"] == 1
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run_dir, damaged)
+
+    run_command(["--config", str(config), "--output_dir", str(run_dir), "--resume"])
+    assert outputs(run_dir) == uninterrupted[:2]
+
+    # the newest checkpoint is truncated on disk: detected, reported, set aside; the previous one
+    # (after session 0 and its evaluation) is used, and the results are still exactly the uninterrupted run's
+    newest_file = damaged / "checkpoints" / newest.path.name
+    newest_file.write_bytes(newest_file.read_bytes()[:1000])
+    with caplog.at_level(logging.WARNING):
+        run_command(["--config", str(config), "--output_dir", str(damaged), "--resume"])
+    assert f"{newest.path.name} is unusable" in caplog.text and "truncated or corrupted" in caplog.text
+    assert outputs(damaged) == uninterrupted[:2]
+
+
+def test_the_same_seed_and_config_give_identical_results(config, uninterrupted, tmp_path):
+    run_command(["--config", str(config), "--output_dir", str(tmp_path / "again")])
+    assert outputs(tmp_path / "again") == uninterrupted[:2]
+    run_command(["--config", str(config), "--output_dir", str(tmp_path / "seed4"), "--seed", "4"])
+    assert outputs(tmp_path / "seed4")[0] != uninterrupted[0]  # the seed does govern the run
+
+
+def test_resuming_a_finished_run_changes_nothing_and_trains_nothing(config, uninterrupted, tmp_path, monkeypatch):
+    run_dir = shutil.copytree(uninterrupted[2], tmp_path / "finished")
+    monkeypatch.setattr("avalanche_clip.training.CLIPStrategy.training_epoch",
+                        lambda *args, **kwargs: pytest.fail("a finished run was trained again"))
+    run_command(["--config", str(config), "--output_dir", str(run_dir), "--resume"])
+    assert outputs(run_dir) == uninterrupted[:2]
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(config, uninterrupted, tmp_path):
+    run_dir = shutil.copytree(uninterrupted[2], tmp_path / "run")
+    with pytest.raises(ValueError, match=r"another configuration \(.*training.epochs: 2 -> 1.*config.yaml"):
+        run_command(["--config", str(config), "--output_dir", str(run_dir), "--resume", "--training.epochs", "1"])
+
+
+def test_resume_without_a_checkpoint_starts_the_run_again(config, tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "results.json").write_text("{}")  # what a run killed before its first checkpoint leaves
+    with caplog.at_level(logging.WARNING):
+        run_command(["--config", str(config), "--output_dir", str(run_dir), "--resume", "--protocol.n_sessions",
+                     "1", "--training.epochs", "1", "--checkpoint.every_iterations", "null"])
+    assert "No usable checkpoint" in caplog.text and "starts from the beginning" in caplog.text
+    assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
+    assert [p.name for p in (run_dir / "checkpoints").glob("*.pt")] == ["ckpt-000001.pt"]  # after the session
+    assert torch.load(run_dir / "checkpoints" / "ckpt-000001.pt", weights_only=True)["position"] is None
