@@ -23,6 +23,7 @@ from .metrics import (
     zeroshot_accuracy,
     zeroshot_metrics,
 )
+from .names import SKIPPED_STEPS_NAME
 from .ranking import positive_ranks
 from .report import ReportFiles, write_report
 from .results_logger import ResultsLogger
@@ -49,6 +50,7 @@ __all__ = [
     "ResultsLogger",
     "RetrievalMetric",
     "RunInfo",
+    "SKIPPED_STEPS_NAME",
     "SkippedStepsMetric",
     "UTProtocol",
     "UpdatedTaskMetric",

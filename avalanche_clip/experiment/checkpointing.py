@@ -5,7 +5,9 @@
 ``after_training_iteration`` callback, and when the runner calls :meth:`RunCheckpointing.save`
 after each experience and its evaluation. It must see an iteration finished (the metrics updated,
 the Clock counted it), so :meth:`RunCheckpointing.attach` puts it after Avalanche's ``Clock``,
-the last of the strategy's own plugins.
+the last of the strategy's own plugins. A step skipped for a non-finite loss changes nothing, so
+every checkpoint holds a good state; one whose model would hold a NaN or an infinity (a fault
+outside the training step) is not written, keeping the last good one.
 
 To resume, the runner builds the run as before and calls :meth:`RunCheckpointing.resume`: the
 state goes back into the strategy, and the strategy continues at the checkpoint's position in
@@ -19,6 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
 from avalanche.training.plugins import SupervisedPlugin
 
 from ..training.strategy import CLIPStrategy
@@ -71,17 +74,20 @@ class RunCheckpointing(SupervisedPlugin):
                            "restarts them and may differ from an uninterrupted one.", unsaved)
 
     def after_training_iteration(self, strategy: CLIPStrategy, **kwargs) -> None:
-        if self.every_iterations is None or strategy.clock.train_iterations % self.every_iterations:
-            return
-        if strategy.nonfinite.streak:  # the state is not known to be good
-            return
-        self._write(strategy, strategy.train_position)
+        if self.every_iterations is not None and strategy.clock.train_iterations % self.every_iterations == 0:
+            self._write(strategy, strategy.train_position)
 
-    def save(self, strategy: CLIPStrategy) -> Path:
+    def save(self, strategy: CLIPStrategy) -> Path | None:
         """Write a checkpoint between experiences (after an experience and its evaluation)."""
         return self._write(strategy, None)
 
-    def _write(self, strategy: CLIPStrategy, position) -> Path:
+    def _write(self, strategy: CLIPStrategy, position) -> Path | None:
+        """Write a checkpoint, unless the model holds a non-finite value: the last good one is kept then."""
+        bad = [name for name, p in strategy.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            logger.warning("No checkpoint written at iteration %d: the parameters %s hold non-finite values. The "
+                           "last good checkpoint (%s) is kept.", strategy.clock.train_iterations, bad[:3], self.last_path)
+            return None
         state = capture_run_state(strategy, position=position, config=self.config)
         self.last_path = self.files.save(state)
         return self.last_path

@@ -59,8 +59,8 @@ class NonFiniteGuard:
         shown = value.detach().float().flatten()[:1].item()
         if self.streak >= self.max_consecutive:
             raise NonFiniteLossError(
-                f"The {what} was not finite ({shown}) at {where}, the {self.streak}-th training step in a row "
-                f"with a non-finite loss or gradient ({self.skipped} skipped in all): training stops. "
+                f"The {what} was not finite ({shown}) at {where}: {self.streak} training steps in a row had a "
+                f"non-finite loss or gradient ({self.skipped} skipped in all), so training stops. "
                 "Checkpoints written before these steps are kept (resume with --resume). Lower the learning "
                 "rate, use precision fp32, or check the data."
             )
