@@ -7,7 +7,7 @@ constructor validates its input here instead of with ``assert``.
 from __future__ import annotations
 
 import difflib
-from typing import Collection, Iterable, Sequence, TypeVar
+from typing import Collection, Iterable, Mapping, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -24,6 +24,9 @@ def check_choice(name: str, value: T, choices: Collection[T]) -> T:
 def check_name(kind: str, value: str, available: Iterable[str]) -> str:
     """Return ``value`` if it is an available name, else raise a ValueError with the closest."""
     available = sorted(available)
+    if not isinstance(value, str):
+        raise TypeError(f"The {kind} must be given by name (a string), got {type(value).__name__} {value!r:.60}. "
+                        f"Available: {', '.join(available)}.")
     if value in available:
         return value
     close = difflib.get_close_matches(value, available, n=5, cutoff=0.5)
@@ -54,8 +57,16 @@ def check_positive_int(name: str, value: int) -> int:
     return value
 
 
+def _is_collection(value: object) -> bool:
+    """A list-like of items: iterable, but not a string, bytes or a mapping."""
+    return hasattr(value, "__iter__") and not isinstance(value, (str, bytes, Mapping))
+
+
 def check_class_names(class_names: Sequence[str]) -> tuple[str, ...]:
     """Return the class names as a tuple; refuse an empty list, non-strings and duplicates."""
+    if not _is_collection(class_names):
+        raise TypeError(f"class_names must be a list of names, one per class id, got {type(class_names).__name__} "
+                        f"{class_names!r:.60}.")
     names = tuple(class_names)
     if not names:
         raise ValueError("class_names is empty: give one name per class id.")
@@ -76,6 +87,9 @@ def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
     """Return the prompt templates as a tuple; each must contain one ``{}`` for the class name."""
     if isinstance(templates, str):
         templates = (templates,)
+    if not _is_collection(templates):
+        raise TypeError(f"templates must be a list of prompt templates such as 'a photo of a {{}}.', got "
+                        f"{type(templates).__name__} {templates!r:.60}.")
     result = tuple(templates)
     if not result:
         raise ValueError("templates is empty: give at least one prompt template such as "

@@ -65,6 +65,24 @@ def run_parser(default_config: str | Path | None = None) -> ArgumentParser:
     return parser
 
 
+def parse_run_arguments(parser: ArgumentParser, args: Sequence[str] | None = None) -> tuple[dict[str, Any], str]:
+    """The keyword arguments of ``experiment.run`` from ``args``, and the resolved config as YAML.
+
+    Anything wrong in the command line or the config files, found by the parser or by the checks
+    of the argument groups and plugins as they are built (``training.epochs must be an integer
+    >= 1``, ``alpha must be ... >= 0``), exits with the parser's usage line and that message
+    (``SystemExit`` 2), never a traceback.
+    """
+    try:
+        config = parser.parse_args(args)  # its own errors exit; a few (a NUL byte in a path) raise
+        # resume and overwrite say what to do with the run directory, not what the run is
+        resolved = parser.dump(config.clone().update(False, "resume").update(False, "overwrite"), skip_none=False)
+        objects = parser.instantiate(config)
+    except (ValueError, TypeError) as error:
+        parser.error(f"{type(error).__name__}: {error}")
+    return {key: objects[key] for key in objects.keys() if "." not in key and key != "config"}, resolved
+
+
 def run_command(args: Sequence[str] | None = None, *, default_config: str | Path | None = None) -> dict[str, Any]:
     """Parse ``args`` for ``experiment.run``, run it, and return its results.
 
@@ -74,12 +92,7 @@ def run_command(args: Sequence[str] | None = None, *, default_config: str | Path
     """
     from .experiment.runner import run
 
-    parser = run_parser(default_config)
-    config = parser.parse_args(args)
-    # resume and overwrite say what to do with the run directory, not what the run is
-    resolved = parser.dump(config.clone().update(False, "resume").update(False, "overwrite"), skip_none=False)
-    objects = parser.instantiate(config)
-    arguments = {key: objects[key] for key in objects.keys() if "." not in key and key != "config"}
+    arguments, resolved = parse_run_arguments(run_parser(default_config), args)
     return run(**arguments, resolved_config=resolved)
 
 
@@ -99,4 +112,4 @@ def main(args: Sequence[str] | None = None) -> None:
     COMMANDS[args[0]](args[1:])
 
 
-__all__ = ["COMMANDS", "main", "report", "report_command", "run_command", "run_parser"]
+__all__ = ["COMMANDS", "main", "parse_run_arguments", "report", "report_command", "run_command", "run_parser"]

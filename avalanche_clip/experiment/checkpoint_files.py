@@ -133,8 +133,8 @@ class CheckpointFiles:
         expected = checksum_path.read_text(encoding="utf-8").split()[0] if checksum_path.stat().st_size else ""
         actual = file_sha256(path)
         if actual != expected:
-            raise ValueError(f"its SHA-256 is {actual[:12]}..., its checksum file says {expected[:12] or 'nothing'}...: "
-                             "the file is truncated or corrupted")
+            raise ValueError(f"its SHA-256 is {actual[:12]}..., its checksum file says "
+                             f"{expected[:12] or 'nothing'}...: the file is truncated or corrupted")
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             raise ValueError(f"it holds a {type(state).__name__}, not a checkpoint dict")

@@ -86,7 +86,8 @@ class RunCheckpointing(SupervisedPlugin):
         bad = [name for name, p in strategy.model.named_parameters() if not bool(torch.isfinite(p).all())]
         if bad:
             logger.warning("No checkpoint written at iteration %d: the parameters %s hold non-finite values. The "
-                           "last good checkpoint (%s) is kept.", strategy.clock.train_iterations, bad[:3], self.last_path)
+                           "last good checkpoint (%s) is kept.", strategy.clock.train_iterations, bad[:3],
+                           self.last_path)
             return None
         state = capture_run_state(strategy, position=position, config=self.config)
         self.last_path = self.files.save(state)

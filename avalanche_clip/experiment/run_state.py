@@ -230,7 +230,8 @@ def _check_types(kind: str, components: list[Any], saved: list[dict[str, Any]]) 
 
 
 def _clock_state(clock: Clock) -> dict[str, int]:
-    return {name: value for name, value in vars(clock).items() if isinstance(value, int) and not isinstance(value, bool)}
+    return {name: value for name, value in vars(clock).items()
+            if isinstance(value, int) and not isinstance(value, bool)}
 
 
 def _loggers(strategy: CLIPStrategy) -> list[Any]:
@@ -289,7 +290,8 @@ def restore_run_state(strategy: CLIPStrategy, state: dict[str, Any]) -> None:
     Plugins that change the model's structure (RKR: ``prepare(model)``) must have done so.
     """
     if state.get("format") != STATE_FORMAT:
-        raise ValueError(f"The checkpoint has format {state.get('format')!r}; this version reads format {STATE_FORMAT}.")
+        raise ValueError(f"The checkpoint has format {state.get('format')!r}; this version reads format "
+                         f"{STATE_FORMAT}.")
     strategy.model.load_state_dict(state["model"])
     plugins = method_plugins(strategy)
     _check_types("plugins", plugins, state["plugins"])

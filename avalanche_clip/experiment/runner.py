@@ -200,7 +200,8 @@ def run(
     with ExitStack() as stack:
         log_file = stack.enter_context(open(run_dir / "log.txt", "a", encoding="utf-8"))
         resume_after = None if saved is None else saved.state["experiences_completed"]
-        loggers = [InteractiveLogger(), TextLogger(log_file), ResultsLogger(run_dir, run_info=info, resume_after=resume_after)]
+        loggers = [InteractiveLogger(), TextLogger(log_file),
+                   ResultsLogger(run_dir, run_info=info, resume_after=resume_after)]
         if evaluation.tensorboard:
             tensorboard = TensorboardLogger(tb_log_dir=str(run_dir / "tb"))
             stack.callback(tensorboard.writer.close)

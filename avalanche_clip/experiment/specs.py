@@ -32,7 +32,8 @@ class ModelSpec:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError(f"model.name must be 'world' or an OpenCLIP model name such as 'ViT-B-32', got {self.name!r}.")
+            raise ValueError(f"model.name must be 'world' or an OpenCLIP model name such as 'ViT-B-32', got "
+                             f"{self.name!r}.")
         check_choice("model.update", self.update, UPDATE_VARIANTS)
         check_choice("model.train_mask", self.train_mask, TRAIN_MASKS)
 
@@ -142,4 +143,12 @@ class CheckpointSpec:
         check_positive_int("checkpoint.keep", self.keep)
 
 
-__all__ = ["CheckpointSpec", "EvaluationSpec", "ModelSpec", "PROTOCOL_NAMES", "ProtocolName", "ProtocolSpec", "TrainingSpec"]
+__all__ = [
+    "CheckpointSpec",
+    "EvaluationSpec",
+    "ModelSpec",
+    "PROTOCOL_NAMES",
+    "ProtocolName",
+    "ProtocolSpec",
+    "TrainingSpec",
+]

@@ -32,7 +32,8 @@ def check_plugins(plugins: Sequence[Any]) -> None:
     seen: set[int] = set()
     for index, plugin in enumerate(plugins):
         if isinstance(plugin, type):
-            raise TypeError(f"plugins[{index}] is the class {plugin.__name__}, not an instance: write {plugin.__name__}().")
+            raise TypeError(f"plugins[{index}] is the class {plugin.__name__}, not an instance: write "
+                            f"{plugin.__name__}().")
         _check_type(f"plugins[{index}]", plugin, BasePlugin, "an Avalanche plugin such as VRLwFPlugin()")
         if id(plugin) in seen:
             raise ValueError(f"plugins[{index}] ({type(plugin).__name__}) is given twice: each plugin instance "

@@ -45,11 +45,22 @@ INSTANCES_FORMAT = (
 )
 
 
+def _require_id(value: Any, where: str) -> int:
+    """A COCO id: an integer (JSON numbers only; ``true`` is not an id)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where} must be an integer id, got {value!r}. Expected {INSTANCES_FORMAT}.")
+    return value
+
+
 def _categories(data: Any, where: str) -> tuple[tuple[str, ...], dict[Any, int]]:
     """Class names in COCO order (sorted by category id) and the category id -> label map."""
     entries = require_list(data["categories"], where=f"{where}: categories", expected=INSTANCES_FORMAT)
     for i, entry in enumerate(entries):
         require_keys(entry, ["id", "name"], where=f"{where}: categories[{i}]", expected=INSTANCES_FORMAT)
+        _require_id(entry["id"], f"{where}: categories[{i}].id")
+    ids = [entry["id"] for entry in entries]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{where}: categories repeat the ids {sorted({i for i in ids if ids.count(i) > 1})[:5]}.")
     ordered = sorted(entries, key=lambda entry: entry["id"])
     names = check_class_names([entry["name"] for entry in ordered])
     return names, {entry["id"]: label for label, entry in enumerate(ordered)}
@@ -59,7 +70,10 @@ def _image_files(data: Any, where: str) -> dict[Any, str]:
     entries = require_list(data["images"], where=f"{where}: images", expected=INSTANCES_FORMAT)
     for i, entry in enumerate(entries):
         require_keys(entry, ["id", "file_name"], where=f"{where}: images[{i}]", expected=INSTANCES_FORMAT)
-    return {entry["id"]: str(entry["file_name"]) for entry in entries}
+        _require_id(entry["id"], f"{where}: images[{i}].id")
+        if not isinstance(entry["file_name"], str) or not entry["file_name"]:
+            raise ValueError(f"{where}: images[{i}].file_name must be a file name, got {entry['file_name']!r}.")
+    return {entry["id"]: entry["file_name"] for entry in entries}
 
 
 def _box(bbox: Any, where: str) -> tuple[float, float, float, float]:
@@ -98,6 +112,8 @@ def build_crop_index(
     for i, ann in enumerate(annotations):
         at = f"{where}: annotations[{i}]"
         require_keys(ann, ["image_id", "category_id", "bbox"], where=at, expected=INSTANCES_FORMAT)
+        _require_id(ann["image_id"], f"{at}.image_id")
+        _require_id(ann["category_id"], f"{at}.category_id")
         if ann["image_id"] not in file_of:
             raise ValueError(f"{at}: image_id {ann['image_id']!r} is not in the file's images.")
         if ann["category_id"] not in label_of:

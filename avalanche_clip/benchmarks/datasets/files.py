@@ -16,6 +16,13 @@ COCO_URL = "https://cocodataset.org/#download"
 KARPATHY_URL = "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip"
 
 
+def _as_path(path: Any, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and ("\0" in path or not path)):
+        raise TypeError(f"The {what} must be a non-empty path without NUL bytes, got {type(path).__name__} "
+                        f"{path!r:.60}.")
+    return Path(path).expanduser()
+
+
 def require_file(path: str | os.PathLike, *, what: str, get: str) -> Path:
     """Return ``path`` as a Path if it is a file, else raise a FileNotFoundError.
 
@@ -24,7 +31,7 @@ def require_file(path: str | os.PathLike, *, what: str, get: str) -> Path:
         what: what the file is, for the message (``"COCO instances file"``).
         get: where to get it, for the message.
     """
-    path = Path(path).expanduser()
+    path = _as_path(path, what)
     if not path.is_file():
         state = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise FileNotFoundError(f"The {what} {str(path)!r} {state}. Expected {get}.")
@@ -33,7 +40,7 @@ def require_file(path: str | os.PathLike, *, what: str, get: str) -> Path:
 
 def require_dir(path: str | os.PathLike, *, what: str, get: str) -> Path:
     """Return ``path`` as a Path if it is a folder, else raise a FileNotFoundError."""
-    path = Path(path).expanduser()
+    path = _as_path(path, what)
     if not path.is_dir():
         state = "is a file, not a folder" if path.is_file() else "does not exist"
         raise FileNotFoundError(f"The {what} {str(path)!r} {state}. Expected {get}.")
@@ -79,12 +86,20 @@ def check_files_exist(paths: Iterable[Path], *, listed_in: str, get: str) -> Non
     The message gives the number missing and the first few paths, so a wrong root folder is
     recognised at once.
     """
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not _is_file(p)]
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} image(s) listed in {listed_in} are missing, e.g. {missing[:3]}. "
             f"Check the images folder; expected {get}."
         )
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False also for a name the OS refuses (too long, a NUL byte)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def file_signature(path: Path) -> list[int]:

@@ -85,8 +85,11 @@ def read_karpathy_split(karpathy_json: str | os.PathLike, split: str) -> list[Ka
         if entry["split"] != split:
             continue
         require_keys(entry, ["sentences"], where=where, expected=KARPATHY_FORMAT)
-        images.append(KarpathyImage(entry.get("filepath") or None, str(entry["filename"]),
-                                    _parse_captions(entry, where)))
+        filepath, filename = entry.get("filepath") or None, entry["filename"]
+        if not isinstance(filename, str) or not filename or not isinstance(filepath, (str, type(None))):
+            raise ValueError(f"{where}: filename must be a file name and filepath a folder name or absent, got "
+                             f"{filename!r} and {filepath!r}. Expected {KARPATHY_FORMAT}.")
+        images.append(KarpathyImage(filepath, filename, _parse_captions(entry, where)))
     if not images:
         raise ValueError(
             f"{path} has no image in split {split!r}. Splits in it: {', '.join(sorted(splits)) or 'none'}."

@@ -150,11 +150,13 @@ class ZeroShotImages(VisionDataset):
         )
         if not all(isinstance(label, int) and not isinstance(label, bool) for label in labels):
             raise ValueError(f"{path}: image_labels must be integers indexing label_names. Expected {JSON_LIST_FORMAT}.")
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(f"{path}: image_names must be non-empty file names. Expected {JSON_LIST_FORMAT}.")
         root = require_dir(images_root, what="images folder", get=f"the folder the image_names of {path} are "
                            "relative to") if images_root is not None else path.parent
         if not keep_unused_classes:
             labels, label_names = _drop_unused_classes(labels, label_names, str(path))
-        return cls(image_paths=[root / str(name) for name in names], labels=labels, classes=label_names,
+        return cls(image_paths=[root / name for name in names], labels=labels, classes=label_names,
                    templates=templates, transform=transform, on_error=on_error, source=str(path))
 
     @property
