@@ -68,6 +68,14 @@ def test_a_damaged_newest_checkpoint_is_reported_set_aside_and_the_previous_one_
     assert files.save(state(3.0)).name == "ckpt-000002.pt"  # numbering goes on; the corrupt file is never read
 
 
+def test_the_temporary_file_of_an_interrupted_write_is_cleaned_up(tmp_path):
+    files = CheckpointFiles(tmp_path)
+    files.save(state(1.0))
+    (tmp_path / ".ckpt-000002.pt.abc123.tmp").write_bytes(b"half a checkpoint")
+    assert files.load_latest().number == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-000001.pt", "ckpt-000001.pt.sha256"]
+
+
 def test_no_usable_checkpoint_is_none(tmp_path):
     files = CheckpointFiles(tmp_path / "absent")
     assert files.load_latest() is None

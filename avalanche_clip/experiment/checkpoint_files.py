@@ -109,8 +109,12 @@ class CheckpointFiles:
         """The newest checkpoint that verifies and loads, or None if there is none.
 
         Each newer one that does not (no checksum, a checksum mismatch, a file torch cannot
-        read) is reported at warning level and renamed ``*.corrupt``.
+        read) is reported at warning level and renamed ``*.corrupt``. Temporary files of writes
+        that a crash interrupted are deleted.
         """
+        for partial in self.directory.glob(".ckpt-*.tmp") if self.directory.is_dir() else ():
+            logger.info("Deleting %s, left by a checkpoint write that did not finish.", partial)
+            partial.unlink(missing_ok=True)
         for number in self.numbers():
             path = self.path(number)
             try:

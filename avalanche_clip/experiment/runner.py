@@ -108,7 +108,8 @@ def seed_plugins(plugins: list[SupervisedPlugin], seed: int) -> None:
 
 
 _RESUMABLE_TRAINING = ("device", "num_workers", "pin_memory", "threads")
-"""Training settings a resumed run may change (where it runs, not what it computes)."""
+"""Training settings a resumed run may change (where it runs, not what it computes); and
+``evaluation.tensorboard``."""
 
 
 def resume_config(info: RunInfo, plugins: list[SupervisedPlugin], training: TrainingSpec) -> dict[str, Any]:
@@ -119,7 +120,9 @@ def resume_config(info: RunInfo, plugins: list[SupervisedPlugin], training: Trai
         return {"type": type(plugin).__name__, **plain}
 
     training_config = {k: v for k, v in asdict(training).items() if k not in _RESUMABLE_TRAINING}
-    return {**info.config, "seed": info.seed, "training": training_config, "plugins": [settings(p) for p in plugins]}
+    evaluation_config = {k: v for k, v in info.config["evaluation"].items() if k != "tensorboard"}
+    return {**info.config, "seed": info.seed, "training": training_config, "evaluation": evaluation_config,
+            "plugins": [settings(p) for p in plugins]}
 
 
 def run(

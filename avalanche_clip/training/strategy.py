@@ -4,7 +4,7 @@ Mixed precision, gradient-norm clipping, an optimizer over the trainable paramet
 the dataset's ``collate_fn`` in training too. Methods are plugins (``training.plugins``); this
 class holds no method-specific code. For reliability: a data order fixed by the seed, steps with
 a non-finite loss skipped and counted, and a resume point to continue an interrupted experience
-exactly where it stopped (``experiment.checkpoint`` saves and restores the rest of the state).
+exactly where it stopped (``experiment.checkpointing`` saves and restores the rest of the state).
 """
 
 from __future__ import annotations
@@ -71,7 +71,11 @@ class CLIPStrategy(SupervisedTemplate):
         eval_every: periodic evaluation, as in Avalanche (-1: none).
         peval_mode: ``"epoch"`` or ``"iteration"``, as in Avalanche.
         seed: fixes the training data order: each epoch of each experience is shuffled by a
-            generator seeded from ``(seed, experience, epoch)``.
+            generator seeded from ``(seed, experience, epoch)``, and the seeds of DataLoader
+            workers too. With ``num_workers=0`` augmentation draws from the global torch RNG
+            in this process, so restoring that RNG replays it exactly, even in the middle of an
+            epoch; with workers, a run is still reproducible and a resume at an epoch boundary
+            exact, but the augmentation of the rest of an epoch resumed in its middle differs.
         max_consecutive_nonfinite: a step whose loss (or, in fp32/bf16, gradient norm) is not
             finite is skipped and counted in ``nonfinite``; this many in a row stop training with
             a ``NonFiniteLossError``.
@@ -227,10 +231,14 @@ class CLIPStrategy(SupervisedTemplate):
         if resume is not None and resume.position.experience != experience.current_experience:
             raise RuntimeError(f"The resume point is in experience {resume.position.experience}, but training "
                                f"starts with experience {experience.current_experience}.")
+        if resume is not None and self.train_sampler is None:
+            raise RuntimeError("Resuming inside an experience needs the SeededEpochSampler of "
+                               "CLIPStrategy.make_train_dataloader, to skip the batches already done.")
         first_epoch = 0 if resume is None else resume.position.epoch
         for self.epoch in range(first_epoch, self.train_epochs):
             self.epoch_batches = 0
-            self.train_sampler.set_epoch(self.epoch)
+            if self.train_sampler is not None:
+                self.train_sampler.set_epoch(self.epoch)
             self._before_training_epoch(**kwargs)
             if self._stop_training:  # early stopping
                 self._stop_training = False
