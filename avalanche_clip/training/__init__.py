@@ -1,16 +1,23 @@
 """Training: the CLIP strategy and the continual-learning methods as plugins."""
 
+from .numerics import NonFiniteGuard, NonFiniteLossError
 from .plugins import GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
 from .precision import PRECISIONS, Precision
-from .strategy import CLIPStrategy
+from .sampling import SeededEpochSampler, derive_seed
+from .strategy import CLIPStrategy, TrainPosition
 
 __all__ = [
     "CLIPStrategy",
     "GeoDLPlugin",
     "IMMPlugin",
     "LwFPlugin",
+    "NonFiniteGuard",
+    "NonFiniteLossError",
     "PRECISIONS",
     "Precision",
     "RKRPlugin",
+    "SeededEpochSampler",
+    "TrainPosition",
     "VRLwFPlugin",
+    "derive_seed",
 ]
