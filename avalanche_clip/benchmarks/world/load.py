@@ -124,8 +124,8 @@ def load(
 
     ``model, data = world.load()``; see :func:`load_model` and :func:`load_data` for the
     arguments. Build the benchmarks with ``ost_benchmark(data.train, data.test,
-    data.class_names, templates=data.templates, train_transform=..., eval_transform=...)`` (or
-    ``mst_benchmark``) with ``train_transform=data.train_transform, eval_transform=data.eval_transform``.
+    data.class_names, templates=data.templates, train_transform=data.train_transform,
+    eval_transform=data.eval_transform)`` (or ``mst_benchmark``).
     """
     return LoadedWorld(
         load_model(update=update, train_mask=train_mask, weights=weights, device=device),
