@@ -1,16 +1,16 @@
 """Training and evaluating on several processes (GPUs, nodes) with torch.distributed.
 
-Launch any example with ``torchrun``; :func:`distributed_session` joins the process group, the
+Launch any example with ``torchrun``; :func:`init_distributed` joins the process group, the
 strategy wraps the student in DDP and shards the data with ``DistributedSampler``, and the
 evaluation gathers every set's features, so the metrics are those of the whole sets.
 """
 
 from .ddp import wrap_ddp
-from .gather import average_across_ranks, gather_shards, interleave_shards
+from .gather import average_across_ranks, batch_rows, gather_shards, interleave_shards
 from .process_group import (
     TORCHRUN_VARIABLES,
     call_on_main,
-    distributed_session,
+    init_distributed,
     launched_by_torchrun,
     local_rank,
     main_process_first,
@@ -21,9 +21,10 @@ from .sampling import shard_indices, shard_sampler
 __all__ = [
     "TORCHRUN_VARIABLES",
     "average_across_ranks",
+    "batch_rows",
     "call_on_main",
-    "distributed_session",
     "gather_shards",
+    "init_distributed",
     "interleave_shards",
     "launched_by_torchrun",
     "local_rank",

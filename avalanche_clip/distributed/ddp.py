@@ -33,7 +33,6 @@ def wrap_ddp(model: nn.Module, device: torch.device, *,
         model,
         device_ids=[device] if device.type == "cuda" else None,
         find_unused_parameters=find_unused_parameters,
-        broadcast_buffers=False,  # CLIP has no running statistics; its buffers (masks) never change
     )
 
 

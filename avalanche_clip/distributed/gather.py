@@ -24,6 +24,18 @@ def interleave_shards(shards: Sequence[Tensor], keep: int) -> Tensor:
     return torch.stack(list(shards), dim=1).flatten(0, 1)[:keep]  # [n, N, ...] -> [n·N, ...] -> [keep, ...]
 
 
+def batch_rows(batch_size: int, position: int, total: int, world_size: int) -> int:
+    """How many rows of a gathered batch are samples, not padding.
+
+    Args:
+        batch_size: the rows of this batch on each process.
+        position: the rows each process read before this batch.
+        total: the dataset's length.
+        world_size: the number of processes.
+    """
+    return max(0, min(world_size * batch_size, total - world_size * position))
+
+
 def gather_shards(local: Tensor, keep: int) -> Tensor:
     """Every process's ``local`` rows ``[n, ...]``, interleaved in dataset order, the first ``keep``.
 
@@ -47,4 +59,4 @@ def average_across_ranks(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return averaged
 
 
-__all__ = ["average_across_ranks", "gather_shards", "interleave_shards"]
+__all__ = ["average_across_ranks", "batch_rows", "gather_shards", "interleave_shards"]

@@ -2,9 +2,9 @@
 
 ``torchrun --nproc_per_node=N script.py`` starts N copies of the script with ``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set (on several nodes the
-rendezvous fills them in). :func:`distributed_session` joins that group for the duration of a
-run: NCCL for CUDA devices, gloo for the CPU, and each process on ``cuda:LOCAL_RANK``. Without
-those variables it does nothing, so the same script runs in one process unchanged.
+rendezvous fills them in). :func:`init_distributed` joins that group: NCCL for CUDA devices,
+gloo for the CPU, and each process on ``cuda:LOCAL_RANK``. Without those variables it does
+nothing, so the same script runs in one process unchanged.
 
 Avalanche must be imported before the group is initialised: ``import avalanche`` builds a logger
 at class level (``AETraining``), and Avalanche loggers refuse to be built on a non-main rank.
@@ -13,6 +13,7 @@ This module imports Avalanche's ``DistributedHelper``, so importing it first is 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from contextlib import contextmanager
@@ -59,39 +60,31 @@ def process_device(device: str | torch.device) -> torch.device:
     return torch.device("cuda", local_rank())
 
 
-@contextmanager
-def distributed_session(device: str | torch.device = "cpu") -> Iterator[torch.device]:
-    """Join torchrun's process group for the block and yield this process's device.
+def init_distributed(device: str | torch.device = "cpu") -> torch.device:
+    """Join torchrun's process group, once per process, and return this process's device.
 
     The backend is NCCL for a CUDA device and gloo for the CPU. A group that is already
-    initialised (by the caller) is used as it is and left open; one initialised here is
-    destroyed on exit. Non-main ranks log at warning level only, so every message appears once.
-    Outside torchrun this yields ``torch.device(device)`` and touches nothing.
+    initialised (by the caller, or by an earlier run in this process) is used as it is. The group
+    lives until the process exits: torch cannot create it again in the same torchrun process. On
+    non-main ranks the root logger is raised to warning level, so every message appears once.
+    Outside torchrun this returns ``torch.device(device)`` and touches nothing.
 
     Args:
         device: ``"cpu"`` or ``"cuda"`` (see :func:`process_device`).
     """
     device = process_device(device)
-    if not launched_by_torchrun() and not dist.is_initialized():
-        yield device
-        return
+    if not launched_by_torchrun() or dist.is_initialized():
+        return device
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    created = not dist.is_initialized()
-    if created:
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    root = logging.getLogger()
-    level = root.level
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    atexit.register(dist.destroy_process_group)
     if not DistributedHelper.is_main_process:
-        root.setLevel(max(level, logging.WARNING))
-    logger.info("Process group: %d processes, backend %s; rank 0 on %s.", DistributedHelper.world_size,
-                DistributedHelper.backend, device)
-    try:
-        yield device
-    finally:
-        root.setLevel(level)
-        if created:
-            dist.destroy_process_group()
+        root = logging.getLogger()
+        root.setLevel(max(root.level, logging.WARNING))
+    logger.info("Joined the process group: %d processes, backend %s.", DistributedHelper.world_size,
+                DistributedHelper.backend)
+    return device
 
 
 def call_on_main(function: Callable[..., T], *args, **kwargs) -> T:
@@ -131,7 +124,7 @@ def main_process_first() -> Iterator[None]:
 __all__ = [
     "TORCHRUN_VARIABLES",
     "call_on_main",
-    "distributed_session",
+    "init_distributed",
     "launched_by_torchrun",
     "local_rank",
     "main_process_first",

@@ -22,15 +22,15 @@ from typing import Any
 import numpy as np
 import torch
 from avalanche.core import SupervisedPlugin
+from avalanche.distributed import DistributedHelper
 from avalanche.evaluation.metrics import accuracy_metrics, forgetting_metrics, loss_metrics
 from avalanche.logging import InteractiveLogger, TensorboardLogger, TextLogger
-from avalanche.distributed import DistributedHelper
 from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
 
 from .._atomic import atomic_write_text
 from ..benchmarks import ExperimentData, PaperData, mst_benchmark, ost_benchmark
 from ..benchmarks.world import WorldData
-from ..distributed import call_on_main, distributed_session, main_process_first
+from ..distributed import call_on_main, init_distributed, main_process_first
 from ..evaluation import (
     ResultsLogger,
     RunInfo,
@@ -136,16 +136,8 @@ def run(
     Returns:
         The contents of the run's ``results.json`` (on every process, under torchrun).
     """
-    with distributed_session(training.device) as device:
-        return _run(output_dir=output_dir, seed=seed, model=model, data=data, protocol=protocol,
-                    plugins=list(plugins or []), training=training, evaluation=evaluation, overwrite=overwrite,
-                    resolved_config=resolved_config, device=device)
-
-
-def _run(*, output_dir: str, seed: int, model: ModelSpec, data: WorldData | PaperData, protocol: ProtocolSpec,
-         plugins: list[SupervisedPlugin], training: TrainingSpec, evaluation: EvaluationSpec, overwrite: bool,
-         resolved_config: str | None, device: torch.device) -> dict[str, Any]:
-    """:func:`run` on this process's ``device``; the run directory is written by the main process only."""
+    plugins = list(plugins or [])
+    device = init_distributed(training.device)  # under torchrun: this process's place in the group
     main = DistributedHelper.is_main_process
     run_dir = call_on_main(prepare_run_dir, output_dir, overwrite=overwrite)
     if resolved_config is not None and main:
@@ -171,7 +163,7 @@ def _run(*, output_dir: str, seed: int, model: ModelSpec, data: WorldData | Pape
         plugin.supports_distributed = True  # Avalanche's flag: every process steps its scheduler alike
     loader = dict(num_workers=training.num_workers, pin_memory=training.pin_memory)
     if DistributedHelper.is_distributed:
-        seed_everything(seed + DistributedHelper.rank)  # augmentation: the model and the data are built alike
+        seed_everything(seed + DistributedHelper.rank)  # each process its own augmentations, now that all are built
 
     with ExitStack() as stack:
         loggers = []  # Avalanche's loggers refuse to exist on other processes

@@ -26,7 +26,7 @@ from torch.optim import Optimizer
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .._checks import check_non_negative
-from ..distributed import gather_shards, shard_sampler, wrap_ddp
+from ..distributed import batch_rows, gather_shards, shard_sampler, wrap_ddp
 from ..models import CLIPClassifier
 from .precision import Precision, autocast, grad_scaler, resolve_precision
 
@@ -195,8 +195,7 @@ class CLIPStrategy(SupervisedTemplate):
         the shards is dropped, so every metric counts each sample once. ``mb_x`` stays the local
         images (no metric reads them).
         """
-        world = DistributedHelper.world_size
-        keep = min(world * len(output), len(self.adapted_dataset) - world * self._eval_position)
+        keep = batch_rows(len(output), self._eval_position, len(self.adapted_dataset), DistributedHelper.world_size)
         self._eval_position += len(output)
         self.mbatch = [self.mbatch[0], *(gather_shards(t, keep) for t in self.mbatch[1:])]
         return gather_shards(output, keep)
