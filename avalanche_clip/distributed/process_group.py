@@ -78,13 +78,19 @@ def init_distributed(device: str | torch.device = "cpu") -> torch.device:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    atexit.register(dist.destroy_process_group)
+    atexit.register(_destroy_process_group)
     if not DistributedHelper.is_main_process:
         root = logging.getLogger()
         root.setLevel(max(root.level, logging.WARNING))
     logger.info("Joined the process group: %d processes, backend %s.", DistributedHelper.world_size,
                 DistributedHelper.backend)
     return device
+
+
+def _destroy_process_group() -> None:
+    """Close the process group at exit, unless the caller already has."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def call_on_main(function: Callable[..., T], *args, **kwargs) -> T:
