@@ -135,7 +135,7 @@ def test_under_torchrun_each_process_takes_the_gpu_of_its_local_rank(monkeypatch
         monkeypatch.setenv(name, value)
     assert process_device("cuda") == torch.device("cuda", 1)
     assert process_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="training.device='cuda:0' names one GPU.*cuda:LOCAL_RANK"):
+    with pytest.raises(ValueError, match="device=.cuda:0. names one GPU.*cuda:LOCAL_RANK"):
         process_device("cuda:0")
 
 

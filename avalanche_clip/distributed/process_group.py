@@ -53,7 +53,7 @@ def process_device(device: str | torch.device) -> torch.device:
         return device
     if device.index is not None:
         raise ValueError(
-            f"training.device={str(device)!r} names one GPU, but torchrun starts one process per GPU: "
+            f"device={str(device)!r} names one GPU, but torchrun starts one process per GPU: "
             "pass device 'cuda' and each process takes cuda:LOCAL_RANK (choose the GPUs with "
             "CUDA_VISIBLE_DEVICES)."
         )
