@@ -8,6 +8,7 @@ reproduction continues where it stopped.
 
     python examples/reproduce.py                          # everything, seed 0
     python examples/reproduce.py --seeds '[0, 1, 2]' --variants '[whole]'
+    torchrun --nproc_per_node=2 examples/reproduce.py     # every run on 2 processes
 
 The README's reproduction table is this script's report/results.md, with the seed and timings.
 """
@@ -18,10 +19,12 @@ import time
 from pathlib import Path
 
 import yaml
+from avalanche.distributed import DistributedHelper
 from jsonargparse import auto_cli
 
 from avalanche_clip._atomic import atomic_write_text
 from avalanche_clip.cli import run_command
+from avalanche_clip.distributed import call_on_main
 from avalanche_clip.evaluation import write_report
 
 CONFIGS = {"ost": "ost_finetune.yaml", "mst": "mst_vrlwf.yaml", "joint": "mst_vrlwf.yaml"}
@@ -90,13 +93,16 @@ def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), meth
             name = f"{protocol}_{variant}_{method.lower()}_seed{seed}"
             run_dir = root / name
             directories.append(run_dir)
-            if (run_dir / "report" / "results.md").exists():
-                continue  # finished earlier
+            if call_on_main((run_dir / "report" / "results.md").exists):
+                continue  # finished earlier (under torchrun, as the main process sees it)
             started = time.perf_counter()
             run_command([*arguments(protocol, variant, method, seed, run_dir, rkr_lr_factor), "--overwrite", "true"],
                         default_config=config_path(protocol))
             timings[name] = round(time.perf_counter() - started, 1)
-            atomic_write_text(timings_path, json.dumps(timings, indent=2) + "\n")
+            if DistributedHelper.is_main_process:
+                atomic_write_text(timings_path, json.dumps(timings, indent=2) + "\n")
+    if not DistributedHelper.is_main_process:
+        return
     files = write_report(directories, root / "report")
     logger.info("%d runs, %.0f s of training and evaluation; tables in %s", len(directories),
                 sum(timings.values()), files.markdown)

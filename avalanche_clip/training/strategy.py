@@ -3,6 +3,10 @@
 Mixed precision, gradient-norm clipping, an optimizer over the trainable parameters only, and
 the dataset's ``collate_fn`` in training too. Methods are plugins (``training.plugins``); this
 class holds no method-specific code.
+
+Under torch.distributed (a script launched with ``torchrun``, see :mod:`avalanche_clip.distributed`)
+the same class trains the student in DDP on each process's shard of the data, and evaluates each
+shard, the metrics seeing the gathered outputs of the whole stream.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from typing import Callable, Sequence
 import torch
 from avalanche.benchmarks.utils.data_loader import collate_from_data_or_kwargs
 from avalanche.core import BasePlugin
+from avalanche.distributed import DistributedHelper
 from avalanche.models.dynamic_optimizers import update_optimizer
 from avalanche.training.plugins.evaluation import EvaluationPlugin, default_evaluator
 from avalanche.training.templates import SupervisedTemplate
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from .._checks import check_non_negative
+from ..distributed import batch_rows, gather_shards, shard_sampler, wrap_ddp
 from ..models import CLIPClassifier
 from .precision import Precision, autocast, grad_scaler, resolve_precision
 
@@ -48,6 +55,11 @@ class CLIPStrategy(SupervisedTemplate):
         evaluator: an ``EvaluationPlugin`` (or a factory of one); default: Avalanche's.
         eval_every: periodic evaluation, as in Avalanche (-1: none).
         peval_mode: ``"epoch"`` or ``"iteration"``, as in Avalanche.
+        seed: seeds the order of the training data (a permutation per epoch, the same on every
+            process: N processes with batch size b together take the batches of one process
+            with batch size N·b).
+        find_unused_parameters: DDP's option for models with trainable parameters outside the
+            forward's graph (no CLIP variant has any); used only under torch.distributed.
     """
 
     def __init__(
@@ -66,6 +78,8 @@ class CLIPStrategy(SupervisedTemplate):
         evaluator: EvaluationPlugin | Callable[[], EvaluationPlugin] | None = default_evaluator,
         eval_every: int = -1,
         peval_mode: str = "epoch",
+        seed: int = 0,
+        find_unused_parameters: bool = False,
     ):
         if not isinstance(model, CLIPClassifier):
             raise TypeError(f"model must be a CLIPClassifier, got {type(model).__name__}.")
@@ -87,6 +101,10 @@ class CLIPStrategy(SupervisedTemplate):
         self.precision = resolve_precision(precision, self.device)
         self.grad_clip_norm = grad_clip_norm
         self.scaler = grad_scaler(self.precision, self.device)
+        self.seed = seed
+        self.find_unused_parameters = find_unused_parameters
+        self._ddp: DistributedDataParallel | None = None  # the student in DDP while training distributed
+        self._eval_position = 0  # samples of this process's evaluation shard already read
 
     def autocast(self):
         """The autocast context of this strategy's precision."""
@@ -96,6 +114,9 @@ class CLIPStrategy(SupervisedTemplate):
 
     def training_epoch(self, **kwargs):
         """One epoch; every hook fires where Avalanche's ``SGDUpdate`` fires it."""
+        sampler = getattr(self.dataloader, "sampler", None)  # a plugin may bring its own loader (replay)
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(self.clock.train_exp_counter * self.train_epochs + self.clock.train_exp_epochs)
         for self.mbatch in self.dataloader:
             if self._stop_training:
                 break
@@ -126,8 +147,15 @@ class CLIPStrategy(SupervisedTemplate):
             super().eval_epoch(**kwargs)
 
     def forward(self):
-        """Class logits of the batch (no task routing: CLIP scores every class it is given)."""
-        return self.model(self.mb_x)
+        """Class logits of the batch (no task routing: CLIP scores every class it is given).
+
+        Distributed, training runs through the DDP wrapper and evaluation returns the logits of
+        the global batch (see :meth:`_gather_eval_batch`).
+        """
+        if self.is_training:
+            return (self._ddp or self.model)(self.mb_x)
+        output = self.model(self.mb_x)
+        return self._gather_eval_batch(output) if DistributedHelper.is_distributed else output
 
     def backward(self):
         """Backward pass, loss scaled when fp16 needs it."""
@@ -141,6 +169,36 @@ class CLIPStrategy(SupervisedTemplate):
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+
+    # ---------------------------------------------------------------- distributed
+
+    def check_model_and_optimizer(self, **kwargs):
+        """Adapt the model and the optimizer; under torch.distributed, wrap the model in DDP.
+
+        The wrapper is rebuilt for every experience, after the parameters that train are final
+        (RKR surgery, variant freezing), and released after training.
+        """
+        super().check_model_and_optimizer(**kwargs)
+        self._ddp = None  # the previous wrapper's gradient hooks go with it
+        if DistributedHelper.is_distributed:
+            self._ddp = wrap_ddp(self.model, self.device, find_unused_parameters=self.find_unused_parameters)
+
+    def _train_cleanup(self):
+        super()._train_cleanup()
+        self._ddp = None
+
+    def _gather_eval_batch(self, output):
+        """The logits of the global batch; ``mb_y`` and ``mb_task_id`` become the global batch's.
+
+        Each process evaluates its shard of the experience (see :func:`shard_sampler`): the
+        processes' batches, interleaved, are the stream in order, and the padding that evens out
+        the shards is dropped, so every metric counts each sample once. ``mb_x`` stays the local
+        images (no metric reads them).
+        """
+        keep = batch_rows(len(output), self._eval_position, len(self.adapted_dataset), DistributedHelper.world_size)
+        self._eval_position += len(output)
+        self.mbatch = [self.mbatch[0], *(gather_shards(t, keep) for t in self.mbatch[1:])]
+        return gather_shards(output, keep)
 
     # ------------------------------------------------------------ optimizer and data
 
@@ -161,17 +219,37 @@ class CLIPStrategy(SupervisedTemplate):
 
     def make_train_dataloader(self, num_workers: int = 0, shuffle: bool = True, pin_memory: bool | None = None,
                               persistent_workers: bool = False, drop_last: bool = False, **kwargs):
-        """A DataLoader over the adapted dataset that uses the dataset's ``collate_fn``."""
+        """A DataLoader over this process's shard of the adapted dataset, with the dataset's ``collate_fn``.
+
+        The order is a seeded permutation per epoch (``seed``), the same on every process.
+        """
         args = self._obtain_common_dataloader_parameters(
             batch_size=self.train_mb_size,
             num_workers=num_workers,
-            shuffle=shuffle,
             pin_memory=pin_memory,
             persistent_workers=persistent_workers,
             drop_last=drop_last,
         )
         collate_from_data_or_kwargs(self.adapted_dataset, args)
-        self.dataloader = DataLoader(self.adapted_dataset, **args)
+        sampler = shard_sampler(self.adapted_dataset, shuffle=shuffle, seed=self.seed, drop_last=drop_last)
+        self.dataloader = DataLoader(self.adapted_dataset, sampler=sampler, **args)
+
+    def make_eval_dataloader(self, num_workers: int = 0, shuffle: bool = False, pin_memory: bool | None = None,
+                             persistent_workers: bool = False, **kwargs):
+        """A DataLoader over this process's shard of the adapted dataset, with its ``collate_fn``.
+
+        In order unless ``shuffle``; :meth:`forward` gathers the processes' outputs.
+        """
+        args = self._obtain_common_dataloader_parameters(
+            batch_size=self.eval_mb_size,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+        )
+        collate_from_data_or_kwargs(self.adapted_dataset, args)
+        sampler = shard_sampler(self.adapted_dataset, shuffle=shuffle, seed=self.seed)
+        self.dataloader = DataLoader(self.adapted_dataset, sampler=sampler, **args)
+        self._eval_position = 0
 
 
 __all__ = ["CLIPStrategy"]
