@@ -4,6 +4,10 @@ Metric callbacks such as ``before_training`` and ``after_training_exp`` run with
 and the model in train mode (Avalanche notes, section 3.4). :func:`evaluation_mode` switches
 both off for the duration of a measurement and restores every module's own mode afterwards,
 as Avalanche's ``BaseTemplate._save_train_state`` does around ``eval``.
+
+Under torch.distributed every process encodes its shard of a set (see
+:func:`~avalanche_clip.distributed.shard_sampler`) and the features are gathered, so every
+process holds the features of the whole set, in order, and the metrics are those of the whole set.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any, ContextManager, Iterator
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+
+from ..distributed import gather_shards, shard_indices, shard_sampler
 
 _ENCODER_API = ("encode_image", "encode_text", "encode_prompts", "tokenizer")
 
@@ -53,14 +59,15 @@ def strategy_autocast(strategy: Any) -> ContextManager:
 
 
 def _loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    """This process's shard of ``dataset`` in order (the whole dataset in one process)."""
+    return DataLoader(dataset, batch_size=batch_size, sampler=shard_sampler(dataset), num_workers=num_workers)
 
 
 def encode_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
                   num_workers: int = 0) -> Tensor:
     """Normalised features ``[N, D]`` (float32) of a dataset whose items are image tensors."""
     features = [model.encode_image(images.to(device)).float() for images in _loader(dataset, batch_size, num_workers)]
-    return torch.cat(features)
+    return gather_shards(torch.cat(features), len(dataset))
 
 
 def encode_labelled_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
@@ -70,12 +77,15 @@ def encode_labelled_images(model: Any, dataset: Dataset, *, batch_size: int, dev
     for images, targets in _loader(dataset, batch_size, num_workers):
         features.append(model.encode_image(images.to(device)).float())
         labels.append(torch.as_tensor(targets))
-    return torch.cat(features), torch.cat(labels).to(device)
+    labels = torch.cat(labels).to(device)  # [N / world]
+    return gather_shards(torch.cat(features), len(dataset)), gather_shards(labels, len(dataset))
 
 
 def encode_texts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
     """Normalised features ``[N, D]`` (float32) of token rows ``[N, L]``, in batches."""
-    return torch.cat([model.encode_text(chunk.to(device)).float() for chunk in tokens.split(batch_size)])
+    shard = tokens[shard_indices(len(tokens))]  # [N / world, L]
+    features = torch.cat([model.encode_text(chunk.to(device)).float() for chunk in shard.split(batch_size)])
+    return gather_shards(features, len(tokens))
 
 
 def encode_class_prompts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
@@ -84,7 +94,9 @@ def encode_class_prompts(model: Any, tokens: Tensor, *, batch_size: int, device:
     About ``batch_size`` prompts per call: ``batch_size // T`` classes (at least one) at a time.
     """
     classes_per_batch = max(1, batch_size // tokens.shape[1])
-    return torch.cat([model.encode_prompts(chunk.to(device)).float() for chunk in tokens.split(classes_per_batch)])
+    shard = tokens[shard_indices(len(tokens))]  # [C / world, T, L]
+    features = torch.cat([model.encode_prompts(chunk.to(device)).float() for chunk in shard.split(classes_per_batch)])
+    return gather_shards(features, len(tokens))
 
 
 __all__ = [

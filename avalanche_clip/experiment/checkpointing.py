@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from avalanche.distributed import DistributedHelper
 from avalanche.training.plugins import SupervisedPlugin
 
 from ..training.strategy import CLIPStrategy
@@ -47,7 +48,7 @@ def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
     return []
 
 
-class RunCheckpointing(SupervisedPlugin):
+class RunCheckpointing(SupervisedPlugin, supports_distributed=True):
     """Write a run's checkpoints, and resume a run from its newest good one.
 
     Args:
@@ -89,8 +90,9 @@ class RunCheckpointing(SupervisedPlugin):
                            "last good checkpoint (%s) is kept.", strategy.clock.train_iterations, bad[:3],
                            self.last_path)
             return None
-        state = capture_run_state(strategy, position=position, config=self.config)
-        self.last_path = self.files.save(state)
+        state = capture_run_state(strategy, position=position, config=self.config)  # collective (RNG states)
+        if DistributedHelper.is_main_process:  # the others' parameters and optimizer are the same (DDP)
+            self.last_path = self.files.save(state)
         return self.last_path
 
     def resume(self, strategy: CLIPStrategy, checkpoint: LoadedCheckpoint) -> int:

@@ -6,7 +6,8 @@ keyed by parameter name, the GradScaler, the non-finite step counts, Avalanche's
 counters, every plugin's ``state_dict`` (teachers, IMM's previous weights and Fishers, VR-LwF's
 generator; the LR scheduler's), every metric's state (the original model's values, the MST
 matrix; Avalanche's own metrics through :func:`object_state`), the results logger's rows, the
-Python, NumPy and torch RNG states, and the position in the data.
+Python, NumPy and torch RNG states (of every process under torch.distributed), and the position
+in the data.
 
 Restoring happens in two places, because the callbacks that start an experience and an epoch
 reset part of the state: :func:`restore_run_state` before ``train`` (what those callbacks read:
@@ -26,6 +27,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
+from avalanche.distributed import DistributedHelper
 from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
 from avalanche.training.plugins.clock import Clock
 from avalanche.training.templates.base_sgd import PeriodicEval
@@ -165,6 +167,26 @@ def load_optimizer_state(optimizer: Optimizer, model: nn.Module, state: dict[str
 
 # ----------------------------------------------------------------------------- RNG
 
+def rng_states() -> list[dict[str, Any]]:
+    """The RNG states of every process (of this one alone outside torch.distributed), by rank.
+
+    Collective under torch.distributed: every process must call it at the same point.
+    """
+    if not DistributedHelper.is_distributed:
+        return [rng_state()]
+    states: list[Any] = [None] * DistributedHelper.world_size
+    torch.distributed.all_gather_object(states, rng_state())
+    return states
+
+
+def load_rng_states(states: list[dict[str, Any]]) -> None:
+    """Put back this process's state of :func:`rng_states` (by rank)."""
+    if len(states) != DistributedHelper.world_size:
+        raise ValueError(f"The checkpoint holds the RNG states of {len(states)} processes; this run has "
+                         f"{DistributedHelper.world_size}. Resume with as many processes.")
+    load_rng_state(states[DistributedHelper.rank])
+
+
 def rng_state() -> dict[str, Any]:
     """The global RNG states: Python's, NumPy's, torch's (and every CUDA device's once initialised)."""
     _, keys, position, has_gauss, gauss = np.random.get_state(legacy=True)
@@ -263,7 +285,7 @@ def capture_run_state(strategy: CLIPStrategy, *, position: TrainPosition | None,
         "plugins": _typed(method_plugins(strategy), _plugin_state),
         "metrics": _typed(strategy.evaluator.metrics, _state_of),
         "loggers": _typed(_loggers(strategy), _state_of),
-        "rng": rng_state(),
+        "rng": rng_states(),
     }
 
 
@@ -275,13 +297,14 @@ def _restore_progress(strategy: CLIPStrategy, state: dict[str, Any]) -> None:
     _check_types("metrics", strategy.evaluator.metrics, state["metrics"])
     for metric, entry in zip(strategy.evaluator.metrics, state["metrics"]):
         _load_state_of(metric, entry["state"])
-    _check_types("loggers", _loggers(strategy), state["loggers"])
-    for run_logger, entry in zip(_loggers(strategy), state["loggers"]):
-        run_logger.load_state_dict(entry["state"])
+    if DistributedHelper.is_main_process:  # the loggers live on the main process only
+        _check_types("loggers", _loggers(strategy), state["loggers"])
+        for run_logger, entry in zip(_loggers(strategy), state["loggers"]):
+            run_logger.load_state_dict(entry["state"])
     for plugin, entry in zip(method_plugins(strategy), state["plugins"]):
         if isinstance(plugin, LRSchedulerPlugin):
             _load_plugin_state(plugin, entry["state"])
-    load_rng_state(state["rng"])
+    load_rng_states(state["rng"])
 
 
 def restore_run_state(strategy: CLIPStrategy, state: dict[str, Any]) -> None:
@@ -327,6 +350,7 @@ __all__ = [
     "load_object_state",
     "load_optimizer_state",
     "load_rng_state",
+    "load_rng_states",
     "method_plugins",
     "object_state",
     "optimizer_state",
@@ -334,5 +358,6 @@ __all__ = [
     "restore_training_progress",
     "resume_position",
     "rng_state",
+    "rng_states",
     "stateless_plugins",
 ]

@@ -4,6 +4,11 @@
 A run directory receives ``run.json``, ``config.yaml`` (from the CLI), ``metrics.csv``,
 ``results.json``, ``log.txt``, TensorBoard events under ``tb/``, the report (tables and plots)
 under ``report/`` and the newest checkpoints under ``checkpoints/``.
+
+Launched with ``torchrun`` (``torchrun --nproc_per_node=N examples/mst_vrlwf.py ...``), every
+process runs ``run``: each trains the student in DDP on its shard of the data and encodes its
+shard of every evaluation set, and only the main process (rank 0) writes the run directory
+(checkpoints included; they hold every process's RNG state).
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import logging
 import random
 from contextlib import ExitStack
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from avalanche.core import SupervisedPlugin
+from avalanche.distributed import DistributedHelper
 from avalanche.evaluation.metrics import accuracy_metrics, forgetting_metrics, loss_metrics
 from avalanche.logging import InteractiveLogger, TensorboardLogger, TextLogger
 from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
@@ -24,6 +31,7 @@ from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
 from .._atomic import atomic_write_text
 from ..benchmarks import ExperimentData, PaperData, mst_benchmark, ost_benchmark
 from ..benchmarks.world import WorldData
+from ..distributed import call_on_main, init_distributed, main_process_first
 from ..evaluation import (
     ResultsLogger,
     RunInfo,
@@ -107,7 +115,7 @@ def seed_plugins(plugins: list[SupervisedPlugin], seed: int) -> None:
             plugin.set_seed(derive_seed(seed, "plugin", index, type(plugin).__name__))
 
 
-_RESUMABLE_TRAINING = ("device", "num_workers", "pin_memory", "threads")
+_RESUMABLE_TRAINING = ("device", "num_workers", "pin_memory", "threads", "find_unused_parameters")
 """Training settings a resumed run may change (where it runs, not what it computes); and
 ``evaluation.tensorboard``."""
 
@@ -166,46 +174,56 @@ def run(
             ``config.yaml`` so ``--config`` of that file reproduces the run.
 
     Returns:
-        The contents of the run's ``results.json``.
+        The contents of the run's ``results.json`` (on every process, under torchrun).
     """
     plugins = list(plugins or [])
     check_run_arguments(output_dir=output_dir, seed=seed, model=model, data=data, protocol=protocol,
                         plugins=plugins, training=training, evaluation=evaluation, checkpoint=checkpoint,
                         resume=resume, overwrite=overwrite)
-    run_dir = prepare_run_dir(output_dir, overwrite=overwrite, resume=resume)
+    device = init_distributed(training.device)  # under torchrun: this process's place in the group
+    main = DistributedHelper.is_main_process
+    run_dir = call_on_main(prepare_run_dir, output_dir, overwrite=overwrite, resume=resume)
     files = CheckpointFiles(run_dir / CHECKPOINTS_DIR, keep=checkpoint.keep)
-    saved = files.load_latest() if resume else None
+    with main_process_first():  # the main process sets aside a damaged checkpoint before the others look
+        saved = files.load_latest() if resume else None
     if resume and saved is None:
-        logger.warning("No usable checkpoint in %s: the run starts from the beginning.", run_dir)
-        clear_run_outputs(run_dir)
-    if resolved_config is not None:
+        if main:
+            logger.warning("No usable checkpoint in %s: the run starts from the beginning.", run_dir)
+        call_on_main(clear_run_outputs, run_dir)
+    if resolved_config is not None and main:
         atomic_write_text(run_dir / "config.yaml", resolved_config)
     seed_everything(seed)
     seed_plugins(plugins, seed)
     if training.threads is not None:
         torch.set_num_threads(training.threads)
-    device = torch.device(training.device)
     clip = build_model(model, device)
-    experiment = data.build(clip)
+    with main_process_first():  # the main process fills the data caches the others read
+        experiment = data.build(clip)
     train_stream, test_stream = build_benchmark(experiment, protocol)
     info = RunInfo(
         method=method_label(plugins, protocol), variant=model.update,
         protocol="OST" if protocol.name == "ost" else "MST", seed=seed,
         config={"model": asdict(model), "protocol": asdict(protocol), "training": asdict(training),
                 "evaluation": asdict(evaluation), "data": {type(data).__name__: asdict(data)},
-                "plugins": [type(p).__name__ for p in plugins]},
+                "plugins": [type(p).__name__ for p in plugins], "processes": DistributedHelper.world_size},
     )
     optimizer = torch.optim.Adam(clip.parameters(), lr=training.lr, weight_decay=training.weight_decay)
     schedule = [LRSchedulerPlugin(torch.optim.lr_scheduler.MultiStepLR(optimizer, list(training.lr_milestones), 0.1))
                 ] if training.lr_milestones else []
+    for plugin in schedule:
+        plugin.supports_distributed = True  # Avalanche's flag: every process steps its scheduler alike
     loader = dict(num_workers=training.num_workers, pin_memory=training.pin_memory)
+    if DistributedHelper.is_distributed:
+        seed_everything(seed + DistributedHelper.rank)  # each process its own augmentations, now that all are built
 
     with ExitStack() as stack:
-        log_file = stack.enter_context(open(run_dir / "log.txt", "a", encoding="utf-8"))
-        resume_after = None if saved is None else saved.state["experiences_completed"]
-        loggers = [InteractiveLogger(), TextLogger(log_file),
-                   ResultsLogger(run_dir, run_info=info, resume_after=resume_after)]
-        if evaluation.tensorboard:
+        loggers = []  # Avalanche's loggers refuse to exist on other processes
+        if main:
+            log_file = stack.enter_context(open(run_dir / "log.txt", "a", encoding="utf-8"))
+            resume_after = None if saved is None else saved.state["experiences_completed"]
+            loggers = [InteractiveLogger(), TextLogger(log_file),
+                       ResultsLogger(run_dir, run_info=info, resume_after=resume_after)]
+        if evaluation.tensorboard and main:
             tensorboard = TensorboardLogger(tb_log_dir=str(run_dir / "tb"))
             stack.callback(tensorboard.writer.close)
             loggers.append(tensorboard)
@@ -214,6 +232,7 @@ def run(
             eval_mb_size=evaluation.batch_size, device=device, precision=training.precision,
             grad_clip_norm=training.grad_clip_norm, plugins=plugins + schedule,
             evaluator=build_evaluator(experiment, evaluation, loggers), seed=seed,
+            find_unused_parameters=training.find_unused_parameters,
             max_consecutive_nonfinite=training.max_consecutive_nonfinite,
         )
         checkpointing = RunCheckpointing(files, every_iterations=checkpoint.every_iterations,
@@ -233,6 +252,11 @@ def run(
             strategy.eval(test_stream, **loader)
             if checkpoint.enabled:
                 checkpointing.save(strategy)
+    return call_on_main(_finish, run_dir)
+
+
+def _finish(run_dir: Path) -> dict[str, Any]:
+    """Write the report and return the results (the main process's part of the end of a run)."""
     write_report([run_dir], run_dir / "report")
     logger.info("Run finished: results in %s", run_dir)
     return read_results(run_dir)

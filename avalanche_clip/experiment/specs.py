@@ -73,19 +73,21 @@ class TrainingSpec:
     weight_decay: float = 0.0
     """Adam weight decay."""
     batch_size: int = 32
-    """Training batch size (paper: 100)."""
+    """Training batch size of each process (paper: 100); under torchrun the batch is N times this."""
     precision: Precision = "auto"
     """``auto`` (bf16 on a GPU, fp32 on the CPU), ``fp32``, ``bf16`` or ``fp16``."""
     grad_clip_norm: float | None = 1.0
     """Gradient-norm clipping; null: none."""
     device: str = "cpu"
-    """``cpu``, ``cuda``, ``cuda:1``..."""
+    """``cpu``, ``cuda``, ``cuda:1``...; under torchrun ``cuda`` (each process takes cuda:LOCAL_RANK) or ``cpu``."""
     num_workers: int = 0
     """DataLoader worker processes (training and evaluation)."""
     pin_memory: bool = False
     """Pinned host memory for faster copies to a GPU."""
     threads: int | None = None
     """CPU threads torch may use; null: torch's default."""
+    find_unused_parameters: bool = False
+    """Under torchrun, DDP's search for trainable parameters outside the forward (no CLIP variant needs it)."""
     max_consecutive_nonfinite: int = 10
     """A step with a non-finite loss is skipped and counted; this many in a row stop the run."""
 

@@ -44,12 +44,14 @@ class SeededEpochSampler(Sampler[int]):
         seed: the run's seed.
         experience: the experience id, so each experience has its own orders.
         shuffled: False reads the indices in order (skipping still works).
+        drop_last: drop the tail that does not divide evenly among the processes instead of
+            padding it.
         num_replicas: how many processes share the data.
         rank: this process's index among them.
     """
 
-    def __init__(self, length: int, *, seed: int, experience: int, shuffled: bool = True, num_replicas: int = 1,
-                 rank: int = 0):
+    def __init__(self, length: int, *, seed: int, experience: int, shuffled: bool = True, drop_last: bool = False,
+                 num_replicas: int = 1, rank: int = 0):
         super().__init__()
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ValueError(f"length must be an integer >= 0, got {length!r}.")
@@ -57,6 +59,7 @@ class SeededEpochSampler(Sampler[int]):
         self.seed = seed
         self.experience = experience
         self.shuffled = shuffled
+        self.drop_last = drop_last
         self.num_replicas = check_positive_int("num_replicas", num_replicas)
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank must be in 0..{num_replicas - 1}, got {rank!r}.")
@@ -83,7 +86,7 @@ class SeededEpochSampler(Sampler[int]):
             order = torch.randperm(self.length, generator=generator).tolist()
         else:
             order = list(range(self.length))
-        total = len(self) * self.num_replicas
+        total = len(self) * self.num_replicas  # below the length with drop_last
         while len(order) < total:  # wrap around so that every rank gets as many indices
             order += order[: total - len(order)]
         return order[self.rank:total:self.num_replicas]
@@ -93,6 +96,8 @@ class SeededEpochSampler(Sampler[int]):
         return iter(self.permutation()[skip:])
 
     def __len__(self) -> int:
+        if self.drop_last:
+            return self.length // self.num_replicas
         return -(-self.length // self.num_replicas)
 
 

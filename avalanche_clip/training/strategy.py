@@ -5,6 +5,10 @@ the dataset's ``collate_fn`` in training too. Methods are plugins (``training.pl
 class holds no method-specific code. For reliability: a data order fixed by the seed, steps with
 a non-finite loss skipped and counted, and a resume point to continue an interrupted experience
 exactly where it stopped (``experiment.checkpointing`` saves and restores the rest of the state).
+
+Under torch.distributed (a script launched with ``torchrun``, see :mod:`avalanche_clip.distributed`)
+the same class trains the student in DDP on each process's shard of the data, and evaluates each
+shard, the metrics seeing the gathered outputs of the whole stream.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ from typing import Callable, Sequence
 import torch
 from avalanche.benchmarks.utils.data_loader import collate_from_data_or_kwargs
 from avalanche.core import BasePlugin
+from avalanche.distributed import DistributedHelper
 from avalanche.models.dynamic_optimizers import update_optimizer
 from avalanche.training.plugins.evaluation import EvaluationPlugin, default_evaluator
 from avalanche.training.templates import SupervisedTemplate
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
 from .._checks import check_non_negative
+from ..distributed import batch_rows, gather_shards, shard_sampler, wrap_ddp
 from ..models import CLIPClassifier
 from .numerics import NonFiniteGuard
 from .precision import Precision, autocast, grad_scaler, resolve_precision
@@ -70,15 +77,20 @@ class CLIPStrategy(SupervisedTemplate):
         evaluator: an ``EvaluationPlugin`` (or a factory of one); default: Avalanche's.
         eval_every: periodic evaluation, as in Avalanche (-1: none).
         peval_mode: ``"epoch"`` or ``"iteration"``, as in Avalanche.
-        seed: fixes the training data order: each epoch of each experience is shuffled by a
-            generator seeded from ``(seed, experience, epoch)``, and the seeds of DataLoader
-            workers too. With ``num_workers=0`` augmentation draws from the global torch RNG
-            in this process, so restoring that RNG replays it exactly, even in the middle of an
-            epoch; with workers, a run is still reproducible and a resume at an epoch boundary
-            exact, but the augmentation of the rest of an epoch resumed in its middle differs.
+        seed: fixes the training data order: each epoch of each experience is a permutation
+            drawn from ``(seed, experience, epoch)``, the same on every process (N processes with
+            batch size b together take the batches of one process with batch size N·b), and
+            the seeds of DataLoader workers too. With ``num_workers=0`` augmentation draws from
+            the global torch RNG in this process, so restoring that RNG replays it exactly, even
+            in the middle of an epoch; with workers, a run is still reproducible and a resume at
+            an epoch boundary exact, but the augmentation of the rest of an epoch resumed in its
+            middle differs.
+        find_unused_parameters: DDP's option for models with trainable parameters outside the
+            forward's graph (no CLIP variant has any); used only under torch.distributed.
         max_consecutive_nonfinite: a step whose loss (or, in fp32/bf16, gradient norm) is not
             finite is skipped and counted in ``nonfinite``; this many in a row stop training with
-            a ``NonFiniteLossError``.
+            a ``NonFiniteLossError``. Under torch.distributed every process skips the step when
+            any one's loss is not finite.
     """
 
     def __init__(
@@ -98,6 +110,7 @@ class CLIPStrategy(SupervisedTemplate):
         eval_every: int = -1,
         peval_mode: str = "epoch",
         seed: int = 0,
+        find_unused_parameters: bool = False,
         max_consecutive_nonfinite: int = 10,
     ):
         if not isinstance(model, CLIPClassifier):
@@ -121,6 +134,9 @@ class CLIPStrategy(SupervisedTemplate):
         self.grad_clip_norm = grad_clip_norm
         self.scaler = grad_scaler(self.precision, self.device)
         self.seed = seed
+        self.find_unused_parameters = find_unused_parameters
+        self._ddp: DistributedDataParallel | None = None  # the student in DDP while training distributed
+        self._eval_position = 0  # samples of this process's evaluation shard already read
         self.nonfinite = NonFiniteGuard(max_consecutive=max_consecutive_nonfinite)
         """Counts the skipped steps (``nonfinite.skipped``)."""
         self.train_sampler: SeededEpochSampler | None = None
@@ -158,7 +174,7 @@ class CLIPStrategy(SupervisedTemplate):
                 self.loss += self.criterion()
                 self._before_backward(**kwargs)
 
-            if not self.nonfinite.check(self.loss, what="loss", where=self._step_description()):
+            if not self.nonfinite.check(self._loss_seen_by_all(), what="loss", where=self._step_description()):
                 continue
             self.backward()
             self._after_backward(**kwargs)
@@ -175,8 +191,15 @@ class CLIPStrategy(SupervisedTemplate):
             super().eval_epoch(**kwargs)
 
     def forward(self):
-        """Class logits of the batch (no task routing: CLIP scores every class it is given)."""
-        return self.model(self.mb_x)
+        """Class logits of the batch (no task routing: CLIP scores every class it is given).
+
+        Distributed, training runs through the DDP wrapper and evaluation returns the logits of
+        the global batch (see :meth:`_gather_eval_batch`).
+        """
+        if self.is_training:
+            return (self._ddp or self.model)(self.mb_x)
+        output = self.model(self.mb_x)
+        return self._gather_eval_batch(output) if DistributedHelper.is_distributed else output
 
     def backward(self):
         """Backward pass, loss scaled when fp16 needs it."""
@@ -202,6 +225,18 @@ class CLIPStrategy(SupervisedTemplate):
                 return
             self.optimizer.step()
         self.nonfinite.step_done()
+
+    def _loss_seen_by_all(self) -> torch.Tensor:
+        """The loss; under torch.distributed NaN on every process when one process's is not finite.
+
+        DDP's backward is collective: the processes must skip a step together.
+        """
+        loss = self.loss.detach()
+        if not DistributedHelper.is_distributed:
+            return loss
+        faulty = (~torch.isfinite(loss)).any().float()
+        torch.distributed.all_reduce(faulty, op=torch.distributed.ReduceOp.MAX)
+        return torch.where(faulty > 0, torch.full_like(loss, float("nan")), loss)
 
     def _step_description(self) -> str:
         position = self.train_position
@@ -251,6 +286,36 @@ class CLIPStrategy(SupervisedTemplate):
             self.training_epoch(**kwargs)
             self._after_training_epoch(**kwargs)
 
+    # ---------------------------------------------------------------- distributed
+
+    def check_model_and_optimizer(self, **kwargs):
+        """Adapt the model and the optimizer; under torch.distributed, wrap the model in DDP.
+
+        The wrapper is rebuilt for every experience, after the parameters that train are final
+        (RKR surgery, variant freezing), and released after training.
+        """
+        super().check_model_and_optimizer(**kwargs)
+        self._ddp = None  # the previous wrapper's gradient hooks go with it
+        if DistributedHelper.is_distributed:
+            self._ddp = wrap_ddp(self.model, self.device, find_unused_parameters=self.find_unused_parameters)
+
+    def _train_cleanup(self):
+        super()._train_cleanup()
+        self._ddp = None
+
+    def _gather_eval_batch(self, output):
+        """The logits of the global batch; ``mb_y`` and ``mb_task_id`` become the global batch's.
+
+        Each process evaluates its shard of the experience (see :func:`shard_sampler`): the
+        processes' batches, interleaved, are the stream in order, and the padding that evens out
+        the shards is dropped, so every metric counts each sample once. ``mb_x`` stays the local
+        images (no metric reads them).
+        """
+        keep = batch_rows(len(output), self._eval_position, len(self.adapted_dataset), DistributedHelper.world_size)
+        self._eval_position += len(output)
+        self.mbatch = [self.mbatch[0], *(gather_shards(t, keep) for t in self.mbatch[1:])]
+        return gather_shards(output, keep)
+
     # ------------------------------------------------------------ optimizer and data
 
     def make_optimizer(self, reset_optimizer_state: bool = False, **kwargs):
@@ -270,25 +335,44 @@ class CLIPStrategy(SupervisedTemplate):
 
     def make_train_dataloader(self, num_workers: int = 0, shuffle: bool = True, pin_memory: bool | None = None,
                               persistent_workers: bool = False, drop_last: bool = False, **kwargs):
-        """A DataLoader over the adapted dataset that uses the dataset's ``collate_fn``.
+        """A DataLoader over this process's shard of the adapted dataset, with the dataset's ``collate_fn``.
 
         With ``shuffle`` the order is :class:`SeededEpochSampler`'s, fixed by ``(seed,
-        experience, epoch)``; without it each epoch reads the dataset in order. The seeds of
-        worker processes (their augmentation) are fixed per epoch by the sampler too.
+        experience, epoch)`` and the same on every process; without it each epoch reads the
+        dataset in order. The seeds of worker processes (their augmentation) are fixed per epoch
+        by the sampler too.
         """
         args = self._obtain_common_dataloader_parameters(
             batch_size=self.train_mb_size,
             num_workers=num_workers,
-            shuffle=False,
             pin_memory=pin_memory,
             persistent_workers=persistent_workers,
             drop_last=drop_last,
         )
         collate_from_data_or_kwargs(self.adapted_dataset, args)
-        self.train_sampler = SeededEpochSampler(len(self.adapted_dataset), seed=self.seed,
-                                                experience=self.experience.current_experience, shuffled=shuffle)
+        experience = 0 if self.experience is None else self.experience.current_experience
+        self.train_sampler = SeededEpochSampler(len(self.adapted_dataset), seed=self.seed, experience=experience,
+                                                shuffled=shuffle, drop_last=drop_last,
+                                                num_replicas=DistributedHelper.world_size, rank=DistributedHelper.rank)
         self.dataloader = DataLoader(self.adapted_dataset, sampler=self.train_sampler,
                                      generator=self.train_sampler.worker_generator, **args)
+
+    def make_eval_dataloader(self, num_workers: int = 0, shuffle: bool = False, pin_memory: bool | None = None,
+                             persistent_workers: bool = False, **kwargs):
+        """A DataLoader over this process's shard of the adapted dataset, with its ``collate_fn``.
+
+        In order unless ``shuffle``; :meth:`forward` gathers the processes' outputs.
+        """
+        args = self._obtain_common_dataloader_parameters(
+            batch_size=self.eval_mb_size,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+        )
+        collate_from_data_or_kwargs(self.adapted_dataset, args)
+        sampler = shard_sampler(self.adapted_dataset, shuffle=shuffle, seed=self.seed)
+        self.dataloader = DataLoader(self.adapted_dataset, sampler=sampler, **args)
+        self._eval_position = 0
 
 
 __all__ = ["CLIPStrategy", "ResumePoint", "TrainPosition"]

@@ -7,7 +7,6 @@ from typing import Any
 
 from ..experiment_data import ExperimentData
 from .load import load_data
-from .transforms import world_transforms
 
 
 @dataclass(frozen=True)
@@ -26,11 +25,8 @@ class WorldData:
     """Scenes of the retrieval set (5 captions each)."""
 
     def build(self, model: Any = None) -> ExperimentData:
-        """Render the sets; the update task gets the world's train / eval transforms."""
-        train_transform, eval_transform = world_transforms()
-        data = load_data(**asdict(self))
-        return ExperimentData(**{**data.__dict__, "train_transform": train_transform,
-                                 "eval_transform": eval_transform})
+        """Render the sets (the world's own transforms; ``model`` is not needed)."""
+        return load_data(**asdict(self))
 
 
 __all__ = ["WorldData"]

@@ -22,7 +22,7 @@ from .concepts import COLOURS, HELD_OUT_CATEGORIES, UPDATE_CATEGORIES
 from .datasets import WorldCaptions, WorldObjects
 from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
 from .tokenizer import world_tokenizer
-from .transforms import world_eval_transform
+from .transforms import world_transforms
 from .weights import IMAGE_MEAN, IMAGE_STD, build_world_clip, load_weights
 
 STREAMS: dict[str, int] = {"train": 1, "test": 2, "shapes": 3, "colours": 4, "scenes": 5}
@@ -74,9 +74,9 @@ def load_data(
 ) -> ExperimentData:
     """The update task and the evaluation sets, rendered from ``seed``.
 
-    The update train/test images are PIL images (the benchmark generators apply the transforms:
-    use :func:`~.transforms.world_transforms`); the zero-shot and retrieval images are normalised
-    tensors ``[3, 64, 64]``.
+    The update train/test images are PIL images (the benchmark generators apply
+    ``data.train_transform`` / ``data.eval_transform``, the world's transforms); the zero-shot and
+    retrieval images are normalised tensors ``[3, 64, 64]``.
 
     Args:
         seed: the world seed of every set.
@@ -86,7 +86,7 @@ def load_data(
         retrieval_size: scenes of the retrieval set (5 captions each).
     """
     image_size = 64
-    evaluation = world_eval_transform()
+    train_transform, evaluation = world_transforms(image_size)
     shapes = WorldObjects(HELD_OUT_CATEGORIES, per_class=zeroshot_per_class, seed=seed, stream=STREAMS["shapes"],
                           templates=SHAPE_TEMPLATES, image_size=image_size, transform=evaluation)
     colours = WorldObjects(tuple(COLOURS), per_class=zeroshot_per_class, seed=seed, stream=STREAMS["colours"],
@@ -103,6 +103,8 @@ def load_data(
         zeroshot=dict(zip(ZEROSHOT_SETS, (shapes, colours))),
         retrieval=dict(zip(RETRIEVAL_SETS, (scenes,))),
         retrieval_folds={name: 1 for name in RETRIEVAL_SETS},
+        train_transform=train_transform,
+        eval_transform=evaluation,
     )
 
 
@@ -122,8 +124,8 @@ def load(
 
     ``model, data = world.load()``; see :func:`load_model` and :func:`load_data` for the
     arguments. Build the benchmarks with ``ost_benchmark(data.train, data.test,
-    data.class_names, templates=data.templates, train_transform=..., eval_transform=...)`` (or
-    ``mst_benchmark``) and the transforms of :func:`~.transforms.world_transforms`.
+    data.class_names, templates=data.templates, train_transform=data.train_transform,
+    eval_transform=data.eval_transform)`` (or ``mst_benchmark``).
     """
     return LoadedWorld(
         load_model(update=update, train_mask=train_mask, weights=weights, device=device),

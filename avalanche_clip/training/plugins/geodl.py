@@ -7,6 +7,10 @@ student vs teacher) + α·D(class-prompt features, student vs teacher), where
 projection onto the subspaces along the geodesic ``Φ`` from the student's to the teacher's
 subspace (top right singular vectors of each feature set), detached.
 
+Under torch.distributed the image term's subspaces are those of each process's own batch (the
+GFK is not a sum over samples), so N processes with batch size b are not exactly one process
+with batch size N·b, as they are for the other methods.
+
 Closed form (Gong et al. 2012, eqs. 5-7). Let ``P_s, P_t`` ``[D, d]`` be orthonormal bases,
 ``P_sᵀ P_t = U Γ Vᵀ`` with ``Γ = cos θ`` (principal angles θ), ``A = P_s U`` and
 ``C = P_t V − A Γ`` (the part of the teacher's basis outside the student's subspace; its column
@@ -85,7 +89,7 @@ def gfk_distance(student: Tensor, teacher: Tensor, *, subspace_dim: int = 128) -
     return (along * a**2 + cross * a * c + across * c**2).sum(dim=1).mean()
 
 
-class GeoDLPlugin(TeacherPlugin):
+class GeoDLPlugin(TeacherPlugin, supports_distributed=True):
     """GeoDL: geodesic-flow-kernel distillation of image and class-prompt features.
 
     Each term distils a tower that trains: WM both, IO the image term, TO the text term (a frozen

@@ -4,6 +4,10 @@ PROTOCOL.md section 6: train with CE; at the end of the session merge, over the 
 parameters, θ ← α·θ_new + (1−α)·θ_old (mean-IMM) or, per parameter, the Fisher-weighted
 θ ← (α F_new θ_new + (1−α) F_old θ_old) / (α F_new + (1−α) F_old) (mode-IMM). In MST the merged
 model is the next session's start and, for the distillation plugins, its teacher.
+
+Under torch.distributed every process holds the same parameters (DDP) and merges them alike;
+mode-IMM's Fishers, estimated on each process's shard, are averaged over the processes first,
+so the merge stays identical everywhere.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from avalanche.training.plugins import SupervisedPlugin
 from torch import Tensor, nn
 
 from ..._checks import check_choice, check_non_negative, check_positive, check_positive_int
+from ...distributed import average_across_ranks
 from .teacher import check_clip_model
 
 logger = logging.getLogger(__name__)
@@ -73,7 +78,7 @@ def trained_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-class IMMPlugin(SupervisedPlugin):
+class IMMPlugin(SupervisedPlugin, supports_distributed=True):
     """Incremental moment matching: merge each session's result with the model before it.
 
     ``θ_old`` (the trained parameters only) is kept from the start of each session, before its
@@ -122,7 +127,8 @@ class IMMPlugin(SupervisedPlugin):
             self._old_params = {n: p.detach().clone() for n, p in params.items()}
         if self.mode == "mode":
             if self._old_fisher is None or set(self._old_fisher) != set(params):
-                self._old_fisher = empirical_fisher(model, self._session_batches(strategy), params)
+                fisher = empirical_fisher(model, self._session_batches(strategy), params)
+                self._old_fisher = average_across_ranks(fisher)
             self._old_fisher = {n: f.to(params[n].device) for n, f in self._old_fisher.items()}
 
     def after_training_exp(self, strategy, **kwargs):
@@ -133,6 +139,7 @@ class IMMPlugin(SupervisedPlugin):
                                "began training in the middle of the session.")
         if self.mode == "mode":
             new_fisher = empirical_fisher(strategy.model, self._session_batches(strategy), params)
+            new_fisher = average_across_ranks(new_fisher)
         with torch.no_grad():  # in place, so the model's prompt cache sees the change
             for name, param in params.items():
                 old = self._old_params[name]

@@ -80,7 +80,7 @@ def prompt_distillation(
     )
 
 
-class LwFPlugin(TeacherPlugin):
+class LwFPlugin(TeacherPlugin, supports_distributed=True):
     """Learning without Forgetting over the class prompts of every class seen so far.
 
     The teacher is the model at the start of each session (OST: the original model). The student's

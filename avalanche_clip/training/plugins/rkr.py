@@ -20,7 +20,7 @@ UPDATED_TOWERS = {"whole": ("image", "text"), "image": ("image",), "text": ("tex
 """The towers RKR rectifies under each update variant (WM, IO, TO)."""
 
 
-class RKRPlugin(SupervisedPlugin):
+class RKRPlugin(SupervisedPlugin, supports_distributed=True):
     """Rectification-based knowledge retention: rectifiers on a frozen CLIP.
 
     The surgery happens once, in ``before_training`` of the first ``train`` call, before the

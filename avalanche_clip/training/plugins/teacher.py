@@ -143,7 +143,7 @@ class Teacher:
         return teacher
 
 
-class TeacherPlugin(SupervisedPlugin):
+class TeacherPlugin(SupervisedPlugin, supports_distributed=True):
     """Base of the distillation plugins: holds the :class:`Teacher` of the current session.
 
     The teacher is taken in ``before_training_exp`` and released in ``after_training_exp`` (the

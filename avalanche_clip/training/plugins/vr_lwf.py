@@ -4,6 +4,10 @@ PROTOCOL.md section 6: at every step draw M pseudo sentences ``[SOT, L−2 rando
 ids, EOT]`` and, for every image, distil the teacher's softmax over those M pseudo "classes"
 into the student's: L_VR = KL(softmax(s_T ĉf_T(x) ĉg_T(W)ᵀ) ‖ softmax(s ĉf(x) ĉg(W)ᵀ)).
 OST: CE + α·L_VR. MST: CE + α·(L_LwF over the seen classes + L_VR), the LwF term from session 2 on.
+
+Under torch.distributed every process builds the plugin with the same ``seed`` and takes the
+same number of steps, so all processes draw the same pseudo vocabulary at every step; each
+distils on its own batch and DDP averages the gradients.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def pseudo_sentences(tokenizer_info: TokenizerInfo, num: int, length: int, gener
     return torch.nn.functional.pad(sentences, (0, context - sentences.shape[1]))  # [M, context]
 
 
-class VRLwFPlugin(TeacherPlugin):
+class VRLwFPlugin(TeacherPlugin, supports_distributed=True):
     """VR-LwF: distillation over random pseudo sentences, plus LwF over the seen classes in MST.
 
     The LwF term is on in every session whose experience has previous classes

@@ -1,0 +1,113 @@
+"""The paper's tables on the embedded world: every method under OST and MST, WM / IO / TO.
+
+Runs FT, LwF, GeoDL, IMM, RKR and VR-LwF in each protocol and variant, Joint-FT as the MST
+upper bound (the original model is every run's first measurement), each through the same runner
+and defaults as ``ost_finetune.py`` / ``mst_vrlwf.py``, then writes the tables (markdown, CSV)
+and plots, and ``timings.json``. A run that already finished is not repeated, so an interrupted
+reproduction continues where it stopped.
+
+    python examples/reproduce.py                          # everything, seed 0
+    python examples/reproduce.py --seeds '[0, 1, 2]' --variants '[whole]'
+    torchrun --nproc_per_node=2 examples/reproduce.py     # every run on 2 processes
+
+The README's reproduction table is this script's report/results.md, with the seed and timings.
+"""
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import yaml
+from avalanche.distributed import DistributedHelper
+from jsonargparse import auto_cli
+
+from avalanche_clip._atomic import atomic_write_text
+from avalanche_clip.cli import run_command
+from avalanche_clip.distributed import call_on_main
+from avalanche_clip.evaluation import write_report
+
+CONFIGS = {"ost": "ost_finetune.yaml", "mst": "mst_vrlwf.yaml", "joint": "mst_vrlwf.yaml"}
+"""Protocol -> the example config its runs start from (examples/configs/)."""
+PLUGINS = {
+    "FT": [],
+    "LwF": ["LwFPlugin"],
+    "GeoDL": ["GeoDLPlugin"],
+    "IMM": ["IMMPlugin"],
+    "RKR": ["RKRPlugin"],
+    "VR-LwF": ["VRLwFPlugin"],
+}
+"""Method label -> the plugins of its runs."""
+
+logger = logging.getLogger(__name__)
+
+
+def runs(methods, protocols, variants) -> list[tuple[str, str, str]]:
+    """``(protocol, variant, method)`` of every run; Joint-FT joins MST."""
+    planned = [(p, v, m) for p in protocols for v in variants for m in methods]
+    if "mst" in protocols:
+        planned += [("joint", v, "Joint-FT") for v in variants]
+    return planned
+
+
+def arguments(protocol: str, variant: str, method: str, seed: int, run_dir: Path, rkr_lr_factor: float) -> list[str]:
+    """The command line of one run, on top of its protocol's example config."""
+    plugins = [{"class_path": f"avalanche_clip.training.{name}"} for name in PLUGINS.get(method, [])]
+    args = ["--output_dir", str(run_dir), "--seed", str(seed), "--model.update", variant,
+            "--plugins", json.dumps(plugins), "--evaluation.tensorboard", "false"]
+    if protocol == "joint":
+        args += ["--protocol.name", "joint"]
+    if method == "RKR":  # the paper trains RKR's rectifiers at 10x the fine-tuning lr
+        lr = yaml.safe_load(config_path(protocol).read_text())["training"]["lr"]
+        args += ["--training.lr", str(lr * rkr_lr_factor)]
+    return args
+
+
+def config_path(protocol: str) -> Path:
+    """The example config a protocol's runs start from."""
+    return Path(__file__).with_name("configs") / CONFIGS[protocol]
+
+
+def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), methods: tuple[str, ...] = tuple(PLUGINS),
+         protocols: tuple[str, ...] = ("ost", "mst"), variants: tuple[str, ...] = ("whole", "image", "text"),
+         rkr_lr_factor: float = 10.0) -> None:
+    """Run every configuration, then write the tables and plots.
+
+    Args:
+        output_dir: one run directory per configuration goes here, and the report in ``report/``.
+        seeds: run seeds; the report averages over them.
+        methods: method labels among FT, LwF, GeoDL, IMM, RKR, VR-LwF.
+        protocols: ``ost`` and/or ``mst`` (``mst`` adds Joint-FT).
+        variants: ``whole`` (WM), ``image`` (IO), ``text`` (TO).
+        rkr_lr_factor: RKR's learning rate relative to the others (the paper: 1e-5 vs 1e-6).
+    """
+    unknown = sorted(set(methods) - set(PLUGINS))
+    if unknown:
+        raise ValueError(f"Unknown methods {unknown}. Available: {', '.join(PLUGINS)}.")
+    root = Path(output_dir)
+    timings_path = root / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    directories = []
+    for seed in seeds:
+        for protocol, variant, method in runs(methods, protocols, variants):
+            name = f"{protocol}_{variant}_{method.lower()}_seed{seed}"
+            run_dir = root / name
+            directories.append(run_dir)
+            if call_on_main((run_dir / "report" / "results.md").exists):
+                continue  # finished earlier (under torchrun, as the main process sees it)
+            started = time.perf_counter()
+            run_command([*arguments(protocol, variant, method, seed, run_dir, rkr_lr_factor), "--overwrite", "true"],
+                        default_config=config_path(protocol))
+            timings[name] = round(time.perf_counter() - started, 1)
+            if DistributedHelper.is_main_process:
+                atomic_write_text(timings_path, json.dumps(timings, indent=2) + "\n")
+    if not DistributedHelper.is_main_process:
+        return
+    files = write_report(directories, root / "report")
+    logger.info("%d runs, %.0f s of training and evaluation; tables in %s", len(directories),
+                sum(timings.values()), files.markdown)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    auto_cli(main)

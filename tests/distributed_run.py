@@ -1,0 +1,126 @@
+"""Small runs of the protocol for test_distributed.py, on generated data and the tiny CLIP.
+
+Launched by torchrun, every process runs :func:`main`; the test also calls it in its own
+process to get the single-process reference. Each process writes what the run directory does
+not hold: per session a digest of its model's parameters, per step a digest of VR-LwF's
+pseudo-sentence generator, and (rank 0) the final parameters.
+
+    torchrun --standalone --nproc_per_node=2 tests/distributed_run.py OUT_DIR --batch_size 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from avalanche.core import SupervisedPlugin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest's generated sets
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout of avalanche_clip
+
+from avalanche_clip.benchmarks import ExperimentData  # noqa: E402
+from avalanche_clip.experiment import EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec, run  # noqa: E402
+from avalanche_clip.training import IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin  # noqa: E402
+from conftest import (  # noqa: E402
+    CLASS_NAMES,
+    ZEROSHOT_CLASSES,
+    ZEROSHOT_TEMPLATES,
+    GeneratedImages,
+    GeneratedRetrieval,
+    GeneratedZeroShot,
+)
+
+
+@dataclass(frozen=True)
+class GeneratedData:
+    """The conftest's generated sets as a run's data source.
+
+    Each MST session trains on 30 images (an even number, so two processes hold 15 each and no
+    training sample is repeated); the evaluation sets have odd sizes (15 test images per session,
+    25 zero-shot images, 13 retrieval images with 65 captions), so their shards are padded.
+    """
+
+    def build(self, model) -> ExperimentData:
+        return ExperimentData(
+            train=GeneratedImages(10, 6, seed=1), test=GeneratedImages(10, 3, seed=2),
+            class_names=tuple(CLASS_NAMES), templates=("a photo of a {} .", "a {} ."),
+            zeroshot={"colours": GeneratedZeroShot(ZEROSHOT_CLASSES, 5, templates=ZEROSHOT_TEMPLATES, seed=3)},
+            retrieval={"captions": GeneratedRetrieval(13, 5, seed=4)},
+        )
+
+
+def digest(tensors) -> str:
+    """SHA-256 of the tensors' bytes, in order."""
+    hasher = hashlib.sha256()
+    for tensor in tensors:
+        hasher.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return hasher.hexdigest()
+
+
+class Recorder(SupervisedPlugin, supports_distributed=True):
+    """Digests of the model after every session and of VR-LwF's generator after every step."""
+
+    label = "Rec"
+
+    def __init__(self, vr_lwf: VRLwFPlugin | None):
+        super().__init__()
+        self.vr_lwf = vr_lwf
+        self.sessions: list[str] = []
+        self.steps: list[str] = []
+        self.state: dict[str, torch.Tensor] = {}
+
+    def after_training_iteration(self, strategy, **kwargs):
+        if self.vr_lwf is not None:
+            self.steps.append(digest([self.vr_lwf.generator.get_state()]))
+
+    def after_training_exp(self, strategy, **kwargs):  # after the IMM merge: plugins run in list order
+        self.state = {n: t.detach().cpu().clone() for n, t in strategy.model.state_dict().items()
+                      if isinstance(t, torch.Tensor)}
+        self.sessions.append(digest(self.state.values()))
+
+
+SCENARIOS = ("vrlwf", "rkr")
+"""``vrlwf``: MST, WM, VR-LwF + mean-IMM. ``rkr``: OST, TO, RKR + LwF + mode-IMM."""
+
+
+def run_scenario(output_dir: Path, scenario: str, batch_size: int) -> None:
+    """One run into ``output_dir/run``; writes ``output_dir/rank<r>.json`` and (rank 0) ``rank0_state.pt``."""
+    if scenario == "vrlwf":
+        vr_lwf = VRLwFPlugin(num_pseudo=6, pseudo_length=5, seed=7)
+        plugins, update, protocol = [vr_lwf, IMMPlugin()], "whole", ProtocolSpec(name="mst", n_sessions=2)
+    else:
+        vr_lwf = None
+        plugins, update, protocol = [RKRPlugin(), LwFPlugin(), IMMPlugin(mode="mode")], "text", ProtocolSpec(name="ost")
+    recorder = Recorder(vr_lwf)
+    results = run(
+        output_dir=str(output_dir / "run"), seed=3, model=ModelSpec(name="tiny-clip", update=update),
+        data=GeneratedData(), protocol=protocol, plugins=[*plugins, recorder],
+        training=TrainingSpec(epochs=1, batch_size=batch_size, lr=1e-3, threads=1),
+        evaluation=EvaluationSpec(batch_size=4, tensorboard=True),
+    )
+    rank = int(os.environ.get("RANK", 0))  # the process group is closed when run returns
+    record = {"sessions": recorder.sessions, "steps": recorder.steps, "results": results}
+    (output_dir / f"rank{rank}.json").write_text(json.dumps(record))
+    if rank == 0:
+        torch.save(recorder.state, output_dir / "rank0_state.pt")
+
+
+def main(output_dir: str, *, batch_size: int, scenarios: tuple[str, ...] = SCENARIOS) -> None:
+    """Run each scenario into ``output_dir/<scenario>``."""
+    for scenario in scenarios:
+        run_scenario(Path(output_dir) / scenario, scenario, batch_size)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output_dir")
+    parser.add_argument("--batch_size", type=int, required=True)
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=SCENARIOS)
+    args = parser.parse_args()
+    main(args.output_dir, batch_size=args.batch_size, scenarios=tuple(args.scenarios))
