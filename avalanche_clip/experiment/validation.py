@@ -13,8 +13,6 @@ from typing import Any, Sequence
 
 from avalanche.core import BasePlugin
 
-from ..benchmarks import PaperData
-from ..benchmarks.world import WorldData
 from ..models import check_model_source
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
 
@@ -79,7 +77,9 @@ def check_run_arguments(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}.")
     _check_type("model", model, ModelSpec, "a ModelSpec")
-    _check_type("data", data, (WorldData, PaperData), "WorldData() or PaperData(...)")
+    if not callable(getattr(data, "build", None)):  # WorldData, PaperData, or a user's own source
+        raise TypeError(f"data must be a data source with build(model) -> ExperimentData, such as WorldData() or "
+                        f"PaperData(...), got {type(data).__name__} {data!r:.80}.")
     _check_type("protocol", protocol, ProtocolSpec, "a ProtocolSpec")
     _check_type("training", training, TrainingSpec, "a TrainingSpec")
     _check_type("evaluation", evaluation, EvaluationSpec, "an EvaluationSpec")
