@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from avalanche_clip.models import CLIPClassifier
+from data_files import write_coco, write_folder
 
 
 class GeneratedImages(Dataset):
@@ -112,3 +113,13 @@ def repo_root():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def paper_files(tmp_path_factory):
+    """``PaperData`` arguments over the small COCO files of data_files (3 classes) and a zero-shot folder."""
+    root = tmp_path_factory.mktemp("paper")
+    coco = write_coco(root / "coco")
+    return {"coco_root": str(coco.root), "coco_karpathy_json": str(coco.karpathy_json),
+            "zeroshot": {"shapes": {"kind": "folder", "root": str(write_folder(root / "zs"))}},
+            "cache_dir": str(root / "cache"), "coco_folds": 1}

@@ -12,7 +12,7 @@ from avalanche_clip.experiment import CheckpointFiles, CheckpointSpec, RunCheckp
 from avalanche_clip.training import CLIPStrategy
 from avalanche_clip.training.numerics import NonFiniteGuard, NonFiniteLossError
 from conftest import CLASS_NAMES
-from test_runner import paper_files, small_run  # noqa: F401  (paper_files: the fixture)
+from test_runner import small_run
 
 
 class PoisonSteps(SupervisedPlugin):

@@ -20,7 +20,7 @@ from avalanche_clip.models import check_model_source
 from avalanche_clip.training import VRLwFPlugin
 from conftest import CLASS_NAMES
 from data_files import write_json
-from test_runner import paper_files, small_run  # noqa: F401  (paper_files: the fixture)
+from test_runner import small_run
 
 
 def test_an_unknown_method_is_refused_by_the_parser(tmp_path, capsys):

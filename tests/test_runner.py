@@ -7,18 +7,15 @@ import yaml
 
 from avalanche_clip.benchmarks import PaperData
 from avalanche_clip.cli import main, run_command, run_parser
-from avalanche_clip.experiment import ModelSpec, ProtocolSpec, TrainingSpec, EvaluationSpec, method_label, run
+from avalanche_clip.experiment import (
+    EvaluationSpec,
+    ModelSpec,
+    ProtocolSpec,
+    TrainingSpec,
+    method_label,
+    run,
+)
 from avalanche_clip.training import IMMPlugin, VRLwFPlugin
-from data_files import write_coco, write_folder
-
-
-@pytest.fixture(scope="module")
-def paper_files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("paper")
-    coco = write_coco(root / "coco")
-    return {"coco_root": str(coco.root), "coco_karpathy_json": str(coco.karpathy_json),
-            "zeroshot": {"shapes": {"kind": "folder", "root": str(write_folder(root / "zs"))}},
-            "cache_dir": str(root / "cache"), "coco_folds": 1}
 
 
 def small_run(paper_files, output_dir, **kwargs):
