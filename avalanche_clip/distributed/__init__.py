@@ -1,7 +1,7 @@
 """Training and evaluating on several processes (GPUs, nodes) with torch.distributed.
 
 Launch any example with ``torchrun``; :func:`init_distributed` joins the process group, the
-strategy wraps the student in DDP and shards the data with ``DistributedSampler``, and the
+strategy wraps the student in DDP and shards the data (``SeededEpochSampler``, ``shard_sampler``), and the
 evaluation gathers every set's features, so the metrics are those of the whole sets.
 """
 

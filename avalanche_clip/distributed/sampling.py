@@ -1,11 +1,13 @@
 """Which samples each process reads: ``DistributedSampler`` shards, in one process too.
 
-Every loader of the library draws its indices from :func:`shard_sampler`, a
+Every evaluation loader of the library draws its indices from :func:`shard_sampler`, a
 ``torch.utils.data.DistributedSampler`` over this process's rank and the world size (one and
-zero outside a process group, where it is the whole dataset). Its shuffle is a permutation
-seeded by ``(seed, epoch)`` and independent of the number of processes; process ``r`` of ``N``
-reads positions ``r, r + N, r + 2N, ...`` of it, padded at the end by wrapping around so every
-process gets ``ceil(len / N)`` samples. Hence:
+zero outside a process group, where it is the whole dataset); ``CLIPStrategy``'s training
+loader draws them from :class:`~avalanche_clip.training.SeededEpochSampler`, which shards the
+same way and can also resume in the middle of an epoch. Their shuffle is a permutation seeded
+by the seed and the epoch (and, for training, the experience) and independent of the number of
+processes; process ``r`` of ``N`` reads positions ``r, r + N, r + 2N, ...`` of it, padded at the
+end by wrapping around so every process gets ``ceil(len / N)`` samples. Hence:
 
 - training: batch ``k`` of the N processes together (batch size ``b`` each) is batch ``k`` of
   a single process with batch size ``N·b`` and the same seed, positions ``k·N·b ... (k+1)·N·b − 1``;
