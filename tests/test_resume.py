@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,7 +110,8 @@ def uninterrupted(config, tmp_path_factory):
 
 def kill_in_the_middle(config, run_dir, log):
     """Run the config in a child process, SIGKILL it in optimizer step STOP_AT_STEP."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1"}
     with open(log, "w") as output:
         child = subprocess.Popen([sys.executable, "-c", CHILD, "--config", str(config), "--output_dir", str(run_dir)],
