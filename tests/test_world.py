@@ -230,6 +230,19 @@ def test_weights_round_trip_and_a_corrupted_file_fails_clearly(tmp_path):
         world.load_weights(world.build_world_clip(), path)
 
 
+def test_world_clip_is_an_openclip_vit_with_a_conv_stem_of_its_patch_stride():
+    from avalanche_clip.benchmarks.world.stem import ConvStem, install_conv_stem
+
+    clip = world.build_world_clip()
+    assert isinstance(clip.visual.conv1, ConvStem)
+    grid = clip.visual.conv1(torch.zeros(2, 3, 64, 64))
+    assert grid.shape == (2, clip.visual.transformer.width, 8, 8)
+    assert clip.encode_image(torch.zeros(2, 3, 64, 64)).shape == (2, world_clip_config()["embed_dim"])
+    with pytest.raises(ValueError, match="stride 4 but the ViT's patch_size is 8"):
+        plain = {k: v for k, v in world_clip_config().items() if k != "conv_stem"}
+        install_conv_stem(world.build_world_clip(plain).visual, [32])
+
+
 def test_shipped_weights_fit_the_size_budget():
     assert shipped_weights_path().stat().st_size <= 8 * 2**20
 
