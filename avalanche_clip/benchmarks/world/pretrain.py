@@ -102,7 +102,7 @@ def _monitor_sets(seed: int, image_size: int) -> dict:
 def main(
     *,
     run_dir: str = "world-pretrain-run",
-    steps: int = 4000,
+    steps: int = 3000,
     batch_size: int = 128,
     lr: float = 1e-3,
     warmup: int = 200,
@@ -111,7 +111,7 @@ def main(
     seed: int = 0,
     threads: int = 1,
     checkpoint_every: int = 100,
-    eval_every: int = 500,
+    eval_every: int = 250,
     export_dir: str | None = None,
     image_size: int = 64,
 ) -> dict[str, float]:
