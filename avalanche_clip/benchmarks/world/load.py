@@ -23,7 +23,7 @@ from .datasets import WorldCaptions, WorldObjects
 from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
 from .tokenizer import world_tokenizer
 from .transforms import world_eval_transform
-from .weights import IMAGE_MEAN, IMAGE_STD, build_world_clip, load_weights
+from .weights import IMAGE_MEAN, IMAGE_STD, build_world_clip, load_weights, world_clip_config
 
 STREAMS: dict[str, int] = {"train": 1, "test": 2, "shapes": 3, "colours": 4, "scenes": 5}
 """The stream id of each set (the pretraining corpus is stream 0)."""
@@ -85,7 +85,7 @@ def load_data(
         zeroshot_per_class: images per class of each zero-shot set (8 classes each).
         retrieval_size: scenes of the retrieval set (5 captions each).
     """
-    image_size = 64
+    image_size = world_clip_config()["vision_cfg"]["image_size"]
     evaluation = world_eval_transform()
     shapes = WorldObjects(HELD_OUT_CATEGORIES, per_class=zeroshot_per_class, seed=seed, stream=STREAMS["shapes"],
                           templates=SHAPE_TEMPLATES, image_size=image_size, transform=evaluation)
