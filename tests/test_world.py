@@ -85,6 +85,22 @@ def test_objects_are_drawn_in_their_colour_inside_the_image_without_overlap():
                 assert gap >= a.radius + b.radius
 
 
+def test_crop_view_shows_the_labelled_object_among_distractors_faded():
+    from avalanche_clip.benchmarks.world.crops import CONTRAST, crop_object
+
+    crops = world.WorldObjects(("square", "circle"), per_class=10, seed=0, stream=9, view="crop",
+                               distractors=("star", "ring", "square"))
+    for scene, target in zip(crops.scenes, crops.targets):
+        assert scene.objects[0].category == crops.classes[target] and 2 <= len(scene.objects) <= 3
+        assert {o.category for o in scene.objects[1:]} <= {"star", "ring", "square"} - {scene.objects[0].category}
+    scene = crops.scenes[0]
+    crop = crop_object(world.render_scene(scene), scene.objects[0], np.random.default_rng(0)).astype(float)
+    centre = crop[28:36, 28:36].reshape(-1, 3).mean(axis=0)  # inside the square, which fills the crop
+    expected = crop.reshape(-1, 3).mean() + CONTRAST * (np.array(scene.objects[0].rgb) - crop.reshape(-1, 3).mean())
+    assert np.abs(centre - expected).max() < 12
+    assert crop.std() < world.render_scene(scene).std()
+
+
 # ------------------------------------------------------------------------------ captions
 
 _ADJECTIVES = set(world.SIZES) | set(world.COLOURS)
@@ -260,6 +276,7 @@ def test_load_returns_the_protocol_data(loaded):
     assert isinstance(data, ExperimentData)
     assert data.class_names == world.UPDATE_CATEGORIES and data.templates == world.UPDATE_TEMPLATES
     assert list(data.train.targets) == [c for c in range(16) for _ in range(2)]
+    assert data.train.view == data.test.view == "crop"
     assert set(data.zeroshot) == set(world.ZEROSHOT_SETS) and set(data.retrieval) == set(world.RETRIEVAL_SETS)
     shapes = data.zeroshot["world-heldout-shapes"]
     assert isinstance(shapes, ZeroShotDataset) and shapes.classes == world.HELD_OUT_CATEGORIES

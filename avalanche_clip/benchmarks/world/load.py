@@ -95,9 +95,9 @@ def load_data(
                            transform=evaluation)
     return ExperimentData(
         train=WorldObjects(UPDATE_CATEGORIES, per_class=train_per_class, seed=seed, stream=STREAMS["train"],
-                           image_size=image_size),
+                           view="crop", distractors=UPDATE_CATEGORIES, image_size=image_size),
         test=WorldObjects(UPDATE_CATEGORIES, per_class=test_per_class, seed=seed, stream=STREAMS["test"],
-                          image_size=image_size),
+                          view="crop", distractors=UPDATE_CATEGORIES, image_size=image_size),
         class_names=UPDATE_CATEGORIES,
         templates=UPDATE_TEMPLATES,
         zeroshot=dict(zip(ZEROSHOT_SETS, (shapes, colours))),
