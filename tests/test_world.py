@@ -293,6 +293,32 @@ def test_load_returns_the_protocol_data(loaded):
     assert model.update == "whole" and model.image_size == 64
 
 
+def test_shipped_model_makes_the_protocol_meaningful(loaded):
+    """Zero-shot >= 3x chance, retrieval R@1 >= 5x chance; the update task not solved zero-shot."""
+    model, _ = loaded
+    data = world.load_data(seed=1, test_per_class=5, zeroshot_per_class=5, retrieval_size=50)
+    model.eval()
+    with torch.no_grad():
+        for name, dataset in data.zeroshot.items():
+            images = model.encode_image(torch.stack([dataset[i][0] for i in range(len(dataset))]))  # [N, D]
+            model.set_vocabulary(dataset.classes, dataset.templates)
+            predicted = (images @ model.prompt_features().T).argmax(dim=1)
+            accuracy = (predicted == torch.tensor(dataset.targets)).float().mean().item()
+            assert accuracy >= 3 / len(dataset.classes), name
+        scenes = data.retrieval["world-scenes"]
+        images = model.encode_image(torch.stack([scenes[i] for i in range(len(scenes))]))  # [50, D]
+        scores_i2t = images @ model.encode_text(model.tokenizer(scenes.captions)).T  # [50, 250]
+        owner = torch.tensor(scenes.caption_to_image)
+        assert (owner[scores_i2t.argmax(dim=1)] == torch.arange(50)).float().mean() >= 5 / 50
+        assert (scores_i2t.argmax(dim=0) == owner).float().mean() >= 5 / 50
+        eval_tf = world.world_eval_transform()
+        images = model.encode_image(torch.stack([eval_tf(data.test[i][0]) for i in range(len(data.test))]))
+        model.set_vocabulary(data.class_names, data.templates)
+        predicted = (images @ model.prompt_features().T).argmax(dim=1)
+        accuracy = (predicted == torch.tensor(data.test.targets)).float().mean().item()
+    assert 3 / 16 <= accuracy <= 0.8
+
+
 def test_loaded_data_builds_benchmarks_the_model_classifies(loaded):
     model, data = loaded
     train_tf, eval_tf = world.world_transforms()
