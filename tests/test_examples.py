@@ -1,6 +1,7 @@
 """The README's example and the example scripts, run as a user runs them (small world sets)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,7 +28,8 @@ def test_the_main_job_runs_and_writes_every_metric(repo_root, tmp_path):
     small = [f"--data.{key}={value}" for key, value in SMALL_WORLD.items()]
     command = [sys.executable, str(repo_root / "examples" / "mst_vrlwf.py"), "--output_dir", str(tmp_path / "run"),
                "--training.epochs", "1", "--plugins.num_pseudo", "8", *small]
-    subprocess.run(command, check=True, cwd=tmp_path, capture_output=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo_root), os.environ.get("PYTHONPATH", "")])}
+    subprocess.run(command, check=True, cwd=tmp_path, env=env, capture_output=True, timeout=600)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     names = (tmp_path / "run" / "metrics.csv").read_text()
     for name in ("UT_Acc", "BWT", "ZeroShot_Top1_Acc", "ZeroShot_Top1_Acc_Forgetting", "Retrieval_TR@1",

@@ -85,6 +85,22 @@ def test_objects_are_drawn_in_their_colour_inside_the_image_without_overlap():
                 assert gap >= a.radius + b.radius
 
 
+def test_crop_view_shows_the_labelled_object_among_distractors_faded():
+    from avalanche_clip.benchmarks.world.crops import CONTRAST, crop_object
+
+    crops = world.WorldObjects(("square", "circle"), per_class=10, seed=0, stream=9, view="crop",
+                               distractors=("star", "ring", "square"))
+    for scene, target in zip(crops.scenes, crops.targets):
+        assert scene.objects[0].category == crops.classes[target] and 2 <= len(scene.objects) <= 3
+        assert {o.category for o in scene.objects[1:]} <= {"star", "ring", "square"} - {scene.objects[0].category}
+    scene = crops.scenes[0]
+    crop = crop_object(world.render_scene(scene), scene.objects[0], np.random.default_rng(0)).astype(float)
+    centre = crop[28:36, 28:36].reshape(-1, 3).mean(axis=0)  # inside the square, which fills the crop
+    expected = crop.reshape(-1, 3).mean() + CONTRAST * (np.array(scene.objects[0].rgb) - crop.reshape(-1, 3).mean())
+    assert np.abs(centre - expected).max() < 12
+    assert crop.std() < world.render_scene(scene).std()
+
+
 # ------------------------------------------------------------------------------ captions
 
 _ADJECTIVES = set(world.SIZES) | set(world.COLOURS)
@@ -230,6 +246,19 @@ def test_weights_round_trip_and_a_corrupted_file_fails_clearly(tmp_path):
         world.load_weights(world.build_world_clip(), path)
 
 
+def test_world_clip_is_an_openclip_vit_with_a_conv_stem_of_its_patch_stride():
+    from avalanche_clip.benchmarks.world.stem import ConvStem, install_conv_stem
+
+    clip = world.build_world_clip()
+    assert isinstance(clip.visual.conv1, ConvStem)
+    grid = clip.visual.conv1(torch.zeros(2, 3, 64, 64))
+    assert grid.shape == (2, clip.visual.transformer.width, 8, 8)
+    assert clip.encode_image(torch.zeros(2, 3, 64, 64)).shape == (2, world_clip_config()["embed_dim"])
+    with pytest.raises(ValueError, match="stride 4 but the ViT's patch_size is 8"):
+        plain = {k: v for k, v in world_clip_config().items() if k != "conv_stem"}
+        install_conv_stem(world.build_world_clip(plain).visual, [32])
+
+
 def test_shipped_weights_fit_the_size_budget():
     assert shipped_weights_path().stat().st_size <= 8 * 2**20
 
@@ -247,6 +276,7 @@ def test_load_returns_the_protocol_data(loaded):
     assert isinstance(data, ExperimentData)
     assert data.class_names == world.UPDATE_CATEGORIES and data.templates == world.UPDATE_TEMPLATES
     assert list(data.train.targets) == [c for c in range(16) for _ in range(2)]
+    assert data.train.view == data.test.view == "crop"
     assert set(data.zeroshot) == set(world.ZEROSHOT_SETS) and set(data.retrieval) == set(world.RETRIEVAL_SETS)
     shapes = data.zeroshot["world-heldout-shapes"]
     assert isinstance(shapes, ZeroShotDataset) and shapes.classes == world.HELD_OUT_CATEGORIES
@@ -261,6 +291,32 @@ def test_load_returns_the_protocol_data(loaded):
     assert scenes.caption_to_image == [i for i in range(4) for _ in range(5)]
     assert scenes[0].shape == (3, 64, 64)
     assert model.update == "whole" and model.image_size == 64
+
+
+def test_shipped_model_makes_the_protocol_meaningful(loaded):
+    """Zero-shot >= 3x chance, retrieval R@1 >= 5x chance; the update task not solved zero-shot."""
+    model, _ = loaded
+    data = world.WorldData(seed=1, test_per_class=5, zeroshot_per_class=5, retrieval_size=50).build()
+    model.eval()
+    with torch.no_grad():
+        for name, dataset in data.zeroshot.items():
+            images = model.encode_image(torch.stack([dataset[i][0] for i in range(len(dataset))]))  # [N, D]
+            model.set_vocabulary(dataset.classes, dataset.templates)
+            predicted = (images @ model.prompt_features().T).argmax(dim=1)
+            accuracy = (predicted == torch.tensor(dataset.targets)).float().mean().item()
+            assert accuracy >= 3 / len(dataset.classes), name
+        scenes = data.retrieval["world-scenes"]
+        images = model.encode_image(torch.stack([scenes[i] for i in range(len(scenes))]))  # [50, D]
+        scores_i2t = images @ model.encode_text(model.tokenizer(scenes.captions)).T  # [50, 250]
+        owner = torch.tensor(scenes.caption_to_image)
+        assert (owner[scores_i2t.argmax(dim=1)] == torch.arange(50)).float().mean() >= 5 / 50
+        assert (scores_i2t.argmax(dim=0) == owner).float().mean() >= 5 / 50
+        eval_tf = world.world_eval_transform()
+        images = model.encode_image(torch.stack([eval_tf(data.test[i][0]) for i in range(len(data.test))]))
+        model.set_vocabulary(data.class_names, data.templates)
+        predicted = (images @ model.prompt_features().T).argmax(dim=1)
+        accuracy = (predicted == torch.tensor(data.test.targets)).float().mean().item()
+    assert 3 / 16 <= accuracy <= 0.8
 
 
 def test_loaded_data_builds_benchmarks_the_model_classifies(loaded):

@@ -11,9 +11,8 @@ unseen scenes with 5 captions each. Nothing is downloaded; the weights ship in t
 from .captions import sample_captions, scene_captions
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, REGIONS, RELATIONS, SIZES, UPDATE_CATEGORIES, Region
 from .corpus import corpus_batch, corpus_example
-from .data_source import WorldData
 from .datasets import CAPTIONS_PER_SCENE, WorldCaptions, WorldObjects
-from .load import RETRIEVAL_SETS, ZEROSHOT_SETS, LoadedWorld, load, load_data, load_model
+from .load import RETRIEVAL_SETS, ZEROSHOT_SETS, LoadedWorld, WorldData, load, load_model
 from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
 from .scenes import Scene, SceneObject, relation, render_scene, sample_scene, scene_rng
 from .tokenizer import world_tokenizer
@@ -45,7 +44,6 @@ __all__ = [
     "corpus_batch",
     "corpus_example",
     "load",
-    "load_data",
     "load_model",
     "load_weights",
     "relation",

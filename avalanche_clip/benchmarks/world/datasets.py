@@ -20,20 +20,25 @@ from ..._checks import check_choice, check_class_names, check_positive_int, chec
 from .captions import sample_captions
 from .concepts import CATEGORIES, COLOURS
 from .corpus import sample_corpus_scene
+from .crops import crop_object
 from .scenes import Scene, render_scene, sample_scene, scene_rng
 
 Label = Literal["category", "colour"]
+View = Literal["scene", "crop"]
 
 CAPTIONS_PER_SCENE = 5
 """Captions kept per retrieval scene, as in COCO and Flickr30K."""
 
 
 class WorldObjects(Dataset):
-    """One-object scenes labelled by the object's category or colour, ``per_class`` per class.
+    """Objects labelled by category or colour, ``per_class`` per class, as scenes or as crops.
 
-    Each scene shows one object on a cluttered background; the attributes that are not the label
-    (colour or category, size, place) are drawn at random. ``dataset[i]`` is ``(image, label)``:
-    a PIL image, or ``transform(image)`` when a transform is given.
+    In the ``"scene"`` view each image is a one-object scene on a cluttered background. In the
+    ``"crop"`` view (the update task, the analog of COCO crops) the labelled object shares its
+    scene with one or two objects of ``distractors`` and the image is a crop around it, resized
+    (see :mod:`.crops`). The attributes that are not the label (colour or category, size, place)
+    are drawn at random; ``scenes[i].objects[0]`` is the labelled object. ``dataset[i]`` is
+    ``(image, label)``: a PIL image, or ``transform(image)`` when a transform is given.
 
     Args:
         classes: the label names: categories (``label="category"``) or colours.
@@ -42,6 +47,10 @@ class WorldObjects(Dataset):
         stream: the stream id that keeps this set's scenes apart from every other set's.
         label: what the label is, ``"category"`` or ``"colour"``.
         categories: for ``label="colour"``, the categories objects are drawn from (default all).
+        view: ``"scene"`` (the whole one-object scene) or ``"crop"`` (a crop around the
+            labelled object among distractors).
+        distractors: for the ``"crop"`` view, the categories the other objects are drawn from
+            (never the labelled object's own).
         templates: prompt templates for zero-shot use (each with one ``{}``), or empty.
         image_size: the side of the images in pixels.
         transform: applied to each PIL image.
@@ -56,11 +65,14 @@ class WorldObjects(Dataset):
         stream: int,
         label: Label = "category",
         categories: Sequence[str] = CATEGORIES,
+        view: View = "scene",
+        distractors: Sequence[str] = CATEGORIES,
         templates: Sequence[str] = (),
         image_size: int = 64,
         transform: Callable[[Image.Image], Any] | None = None,
     ):
         check_choice("label", label, ("category", "colour"))
+        check_choice("view", view, ("scene", "crop"))
         self.classes: tuple[str, ...] = check_class_names(classes)
         known = CATEGORIES if label == "category" else tuple(COLOURS)
         unknown = [c for c in self.classes if c not in known]
@@ -70,19 +82,25 @@ class WorldObjects(Dataset):
         self.templates: tuple[str, ...] = check_templates(templates) if templates else ()
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         self.label = label
+        self.view = view
         self.transform = transform
         self.targets: list[int] = [c for c in range(len(self.classes)) for _ in range(per_class)]
         self.scenes: list[Scene] = []
+        images = []
         for index, target in enumerate(self.targets):
             rng = scene_rng(seed, stream, index)
             name = self.classes[target]
-            if label == "category":
-                scene = sample_scene(rng, [name], image_size=image_size)
-            else:
-                scene = sample_scene(rng, [categories[rng.integers(len(categories))]], image_size=image_size,
-                                     colours=[name])
+            category = name if label == "category" else categories[rng.integers(len(categories))]
+            colours = None if label == "category" else [name]
+            objects = [category]
+            if view == "crop":
+                others = [c for c in distractors if c != category]
+                objects += [others[i] for i in rng.choice(len(others), size=int(rng.integers(1, 3)), replace=False)]
+            scene = sample_scene(rng, objects, image_size=image_size, colours=colours)
+            image = render_scene(scene)
+            images.append(crop_object(image, scene.objects[0], rng) if view == "crop" else image)
             self.scenes.append(scene)
-        self.images = np.stack([render_scene(scene) for scene in self.scenes])  # [N, H, W, 3]
+        self.images = np.stack(images)  # [N, H, W, 3]
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -92,7 +110,7 @@ class WorldObjects(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
     def extra_repr(self) -> str:
-        return f"label={self.label}, classes={len(self.classes)}, samples={len(self)}"
+        return f"label={self.label}, view={self.view}, classes={len(self.classes)}, samples={len(self)}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -148,4 +166,4 @@ class WorldCaptions(Dataset):
         return f"{type(self).__name__}({self.extra_repr()})"
 
 
-__all__ = ["CAPTIONS_PER_SCENE", "Label", "WorldCaptions", "WorldObjects"]
+__all__ = ["CAPTIONS_PER_SCENE", "Label", "View", "WorldCaptions", "WorldObjects"]

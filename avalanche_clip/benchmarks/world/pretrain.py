@@ -102,7 +102,7 @@ def _monitor_sets(seed: int, image_size: int) -> dict:
 def main(
     *,
     run_dir: str = "world-pretrain-run",
-    steps: int = 4000,
+    steps: int = 3000,
     batch_size: int = 128,
     lr: float = 1e-3,
     warmup: int = 200,
@@ -111,9 +111,8 @@ def main(
     seed: int = 0,
     threads: int = 1,
     checkpoint_every: int = 100,
-    eval_every: int = 500,
+    eval_every: int = 250,
     export_dir: str | None = None,
-    image_size: int = 64,
 ) -> dict[str, float]:
     """Pretrain the world CLIP and export its weights.
 
@@ -130,7 +129,6 @@ def main(
         checkpoint_every: steps between checkpoints.
         eval_every: steps between monitor evaluations.
         export_dir: where the weights, checksum and BPE merges go; default the package directory.
-        image_size: side of the scenes in pixels (must match the model config).
 
     Returns:
         The final monitor values.
@@ -141,9 +139,11 @@ def main(
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     export = Path(export_dir) if export_dir else Path(__file__).parent
+    config = world_clip_config()
+    image_size = config["vision_cfg"]["image_size"]  # the scenes are rendered at the model's input size
     settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                 "weight_decay": weight_decay, "grad_clip_norm": grad_clip_norm, "seed": seed,
-                "image_size": image_size, "config": world_clip_config()}
+                "image_size": image_size, "config": config}
 
     bpe_path = run / BPE_FILE
     write_bpe_file(learn_bpe_merges(world_texts()), bpe_path)

@@ -1,7 +1,8 @@
 """The world model's architecture and its shipped weights, verified by checksum.
 
-The architecture is an OpenCLIP ``CLIP`` built from ``world-clip.json`` (a ViT with 8 px patches
-on 64 px scenes and a small text transformer over the world tokenizer's vocabulary). The weights
+The architecture is an OpenCLIP ``CLIP`` built from ``world-clip.json``: a ViT on 64 px scenes
+whose 8 px patch embedding is a small convolutional stem (see :mod:`.stem`), and a small text
+transformer over the world tokenizer's vocabulary. The weights
 ship as an fp16 state dict with a ``.sha256`` file beside it; :func:`load_world_clip` refuses a
 file whose checksum differs, so a truncated or corrupted download fails loudly, not as noise.
 """
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ._files import write_atomic
+from .stem import install_conv_stem
 
 CONFIG_FILE = "world-clip.json"
 """The shipped architecture config, inside this package."""
@@ -44,11 +46,19 @@ def world_clip_config() -> dict:
 
 
 def build_world_clip(config: dict | None = None) -> nn.Module:
-    """A randomly initialised OpenCLIP ``CLIP`` of the world's architecture (or of ``config``)."""
+    """A randomly initialised OpenCLIP ``CLIP`` of the world's architecture (or of ``config``).
+
+    ``config`` is an OpenCLIP model config plus an optional ``conv_stem`` (hidden channel
+    counts): the ViT's patch embedding is then a :class:`~.stem.ConvStem`.
+    """
     from open_clip.model import CLIP
 
-    config = world_clip_config() if config is None else config
-    return CLIP(**config)
+    config = dict(world_clip_config() if config is None else config)
+    stem = config.pop("conv_stem", None)
+    clip = CLIP(**config)
+    if stem is not None:
+        install_conv_stem(clip.visual, stem)
+    return clip
 
 
 def sha256_of(path: str | os.PathLike) -> str:
