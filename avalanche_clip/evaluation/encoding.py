@@ -1,5 +1,9 @@
 """Encoding an evaluation set with the model under evaluation: batched, once, no grad, eval mode.
 
+Texts are encoded in order of length, so each batch runs the (trimmed) text transformer on few
+padding positions; the features come back in the input order. Images come through a DataLoader
+whose workers and pinned memory are configurable.
+
 Metric callbacks such as ``before_training`` and ``after_training_exp`` run with gradients on
 and the model in train mode (Avalanche notes, section 3.4). :func:`evaluation_mode` switches
 both off for the duration of a measurement and restores every module's own mode afterwards,
@@ -15,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-_ENCODER_API = ("encode_image", "encode_text", "encode_prompts", "tokenizer")
+_ENCODER_API = ("encode_image", "encode_text", "encode_prompts", "text_lengths", "tokenizer")
 
 
 def check_encoder(model: Any) -> Any:
@@ -52,30 +56,37 @@ def strategy_autocast(strategy: Any) -> ContextManager:
     return autocast() if callable(autocast) else nullcontext()
 
 
-def _loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+def _loader(dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      pin_memory=pin_memory)
 
 
 def encode_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
-                  num_workers: int = 0) -> Tensor:
+                  num_workers: int = 0, pin_memory: bool = False) -> Tensor:
     """Normalised features ``[N, D]`` (float32) of a dataset whose items are image tensors."""
-    features = [model.encode_image(images.to(device)).float() for images in _loader(dataset, batch_size, num_workers)]
-    return torch.cat(features)
+    loader = _loader(dataset, batch_size, num_workers, pin_memory)
+    return torch.cat([model.encode_image(images.to(device, non_blocking=True)).float() for images in loader])
 
 
 def encode_labelled_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
-                           num_workers: int = 0) -> tuple[Tensor, Tensor]:
+                           num_workers: int = 0, pin_memory: bool = False) -> tuple[Tensor, Tensor]:
     """Normalised features ``[N, D]`` (float32) and labels ``[N]`` of ``(image, label)`` items."""
     features, labels = [], []
-    for images, targets in _loader(dataset, batch_size, num_workers):
-        features.append(model.encode_image(images.to(device)).float())
+    for images, targets in _loader(dataset, batch_size, num_workers, pin_memory):
+        features.append(model.encode_image(images.to(device, non_blocking=True)).float())
         labels.append(torch.as_tensor(targets))
     return torch.cat(features), torch.cat(labels).to(device)
 
 
 def encode_texts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
-    """Normalised features ``[N, D]`` (float32) of token rows ``[N, L]``, in batches."""
-    return torch.cat([model.encode_text(chunk.to(device)).float() for chunk in tokens.split(batch_size)])
+    """Normalised features ``[N, D]`` (float32) of token rows ``[N, L]``, in batches, in input order.
+
+    The rows are encoded shortest first, so each batch is trimmed to about its own texts' length.
+    """
+    order = torch.argsort(model.text_lengths(tokens), stable=True)  # [N]
+    features = torch.cat([model.encode_text(chunk.to(device)).float()
+                          for chunk in tokens[order].split(batch_size)])  # [N, D], sorted
+    return features[torch.argsort(order).to(features.device)]
 
 
 def encode_class_prompts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
