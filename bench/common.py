@@ -75,7 +75,7 @@ WORLD = "world"
 def base_parser(description: str, *, batch: int = 32) -> argparse.ArgumentParser:
     """The options every benchmark takes; sizes are options so a GPU user can run bigger."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="tiny-clip",
+    parser.add_argument("--model", default=WORLD,
                         help="'world' (the embedded world's CLIP), 'tiny-clip', or an OpenCLIP name such as ViT-B-32 "
                              "(random weights)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
@@ -273,14 +273,16 @@ class Tick(SupervisedPlugin):
 
 
 class StopAfter(SupervisedPlugin):
-    """Ends the training epoch after ``steps`` iterations."""
+    """Ends training after ``steps`` iterations (counted here: the strategy's clock ticks after the plugins)."""
 
     def __init__(self, steps: int):
         super().__init__()
         self.steps = steps
+        self.done = 0
 
     def after_training_iteration(self, strategy, **kwargs):
-        if strategy.clock.train_exp_iterations >= self.steps:
+        self.done += 1
+        if self.done >= self.steps:
             strategy.stop_training()
 
 
@@ -347,9 +349,11 @@ class PeakMemory(SupervisedPlugin):
         self.warmup = warmup
         self.before_mib: float | None = None
         self.peaks_mib: list[float] = []
+        self.done = 0
 
     def after_training_iteration(self, strategy, **kwargs):
-        iteration = strategy.clock.train_exp_iterations  # counts the iteration just finished
+        self.done += 1
+        iteration = self.done
         if iteration == self.warmup:
             self.before_mib = current_memory_mib(self.device)
             reset_peak_memory(self.device)

@@ -238,7 +238,7 @@ class Capture(SupervisedPlugin):
                              "y": strategy.mb_y.clone()}
 
     def after_training_iteration(self, strategy, **kwargs):
-        if strategy.clock.train_exp_iterations >= self.steps:
+        if len(self.records) >= self.steps:
             strategy.stop_training()
 
 
@@ -295,6 +295,7 @@ def train_and_capture(model, method: str, benchmark, sessions: int, steps: int =
     for experience in benchmark.train_stream[:sessions]:
         capture.records = []
         strategy.train(experience)
+    assert len(capture.records) == steps
     return capture, strategy
 
 
