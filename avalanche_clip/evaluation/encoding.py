@@ -1,5 +1,9 @@
 """Encoding an evaluation set with the model under evaluation: batched, once, no grad, eval mode.
 
+Texts are encoded in order of length, so each batch runs the (trimmed) text transformer on few
+padding positions; the features come back in the input order. Images come through a DataLoader
+whose workers and pinned memory are configurable.
+
 Metric callbacks such as ``before_training`` and ``after_training_exp`` run with gradients on
 and the model in train mode (Avalanche notes, section 3.4). :func:`evaluation_mode` switches
 both off for the duration of a measurement and restores every module's own mode afterwards,
@@ -21,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..distributed import gather_shards, shard_indices, shard_sampler
 
-_ENCODER_API = ("encode_image", "encode_text", "encode_prompts", "tokenizer")
+_ENCODER_API = ("encode_image", "encode_text", "encode_prompts", "text_lengths", "tokenizer")
 
 
 def check_encoder(model: Any) -> Any:
@@ -58,34 +62,42 @@ def strategy_autocast(strategy: Any) -> ContextManager:
     return autocast() if callable(autocast) else nullcontext()
 
 
-def _loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
+def _loader(dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool) -> DataLoader:
     """This process's shard of ``dataset`` in order (the whole dataset in one process)."""
-    return DataLoader(dataset, batch_size=batch_size, sampler=shard_sampler(dataset), num_workers=num_workers)
+    return DataLoader(dataset, batch_size=batch_size, sampler=shard_sampler(dataset), num_workers=num_workers,
+                      pin_memory=pin_memory)
 
 
 def encode_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
-                  num_workers: int = 0) -> Tensor:
+                  num_workers: int = 0, pin_memory: bool = False) -> Tensor:
     """Normalised features ``[N, D]`` (float32) of a dataset whose items are image tensors."""
-    features = [model.encode_image(images.to(device)).float() for images in _loader(dataset, batch_size, num_workers)]
+    loader = _loader(dataset, batch_size, num_workers, pin_memory)
+    features = [model.encode_image(images.to(device, non_blocking=True)).float() for images in loader]
     return gather_shards(torch.cat(features), len(dataset))
 
 
 def encode_labelled_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
-                           num_workers: int = 0) -> tuple[Tensor, Tensor]:
+                           num_workers: int = 0, pin_memory: bool = False) -> tuple[Tensor, Tensor]:
     """Normalised features ``[N, D]`` (float32) and labels ``[N]`` of ``(image, label)`` items."""
     features, labels = [], []
-    for images, targets in _loader(dataset, batch_size, num_workers):
-        features.append(model.encode_image(images.to(device)).float())
+    for images, targets in _loader(dataset, batch_size, num_workers, pin_memory):
+        features.append(model.encode_image(images.to(device, non_blocking=True)).float())
         labels.append(torch.as_tensor(targets))
     labels = torch.cat(labels).to(device)  # [N / world]
     return gather_shards(torch.cat(features), len(dataset)), gather_shards(labels, len(dataset))
 
 
 def encode_texts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
-    """Normalised features ``[N, D]`` (float32) of token rows ``[N, L]``, in batches."""
+    """Normalised features ``[N, D]`` (float32) of token rows ``[N, L]``, in batches, in input order.
+
+    Each process encodes its shard shortest first, so each batch is trimmed to about its own
+    texts' length.
+    """
     shard = tokens[shard_indices(len(tokens))]  # [N / world, L]
-    features = torch.cat([model.encode_text(chunk.to(device)).float() for chunk in shard.split(batch_size)])
-    return gather_shards(features, len(tokens))
+    order = torch.argsort(model.text_lengths(shard), stable=True)  # [N / world]
+    features = torch.cat([model.encode_text(chunk.to(device)).float()
+                          for chunk in shard[order].split(batch_size)])  # [N / world, D], sorted
+    return gather_shards(features[torch.argsort(order).to(features.device)], len(tokens))
 
 
 def encode_class_prompts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:

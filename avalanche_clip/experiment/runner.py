@@ -86,15 +86,20 @@ def build_benchmark(data: ExperimentData, protocol: ProtocolSpec):
     return ost_benchmark(data.train, data.test, data.class_names, **common).train_stream, sessions.test_stream
 
 
-def build_evaluator(data: ExperimentData, spec: EvaluationSpec, loggers: list) -> EvaluationPlugin:
-    """Avalanche's accuracy, loss and forgetting beside zero-shot, retrieval, UT and skipped-steps metrics."""
+def build_evaluator(data: ExperimentData, spec: EvaluationSpec, loggers: list, *, num_workers: int = 0,
+                    pin_memory: bool = False) -> EvaluationPlugin:
+    """Avalanche's accuracy, loss and forgetting beside zero-shot, retrieval, UT and skipped-steps metrics.
+
+    ``num_workers`` and ``pin_memory`` configure the image loaders of the zero-shot and
+    retrieval sets (``TrainingSpec`` gives the same to training and the test stream).
+    """
+    loader = dict(batch_size=spec.batch_size, num_workers=num_workers, pin_memory=pin_memory)
     return EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True),
         loss_metrics(epoch=True, experience=True),
         forgetting_metrics(experience=True),
-        zeroshot_metrics(data.zeroshot, top_k=spec.zeroshot_top_k, batch_size=spec.batch_size),
-        retrieval_metrics(data.retrieval, ks=spec.retrieval_ks, folds=data.retrieval_folds,
-                          batch_size=spec.batch_size),
+        zeroshot_metrics(data.zeroshot, top_k=spec.zeroshot_top_k, **loader),
+        retrieval_metrics(data.retrieval, ks=spec.retrieval_ks, folds=data.retrieval_folds, **loader),
         updated_task_metrics(),
         skipped_steps_metrics(),
         loggers=loggers,
@@ -231,7 +236,7 @@ def run(
             model=clip, optimizer=optimizer, train_mb_size=training.batch_size, train_epochs=training.epochs,
             eval_mb_size=evaluation.batch_size, device=device, precision=training.precision,
             grad_clip_norm=training.grad_clip_norm, plugins=plugins + schedule,
-            evaluator=build_evaluator(experiment, evaluation, loggers), seed=seed,
+            evaluator=build_evaluator(experiment, evaluation, loggers, **loader), seed=seed,
             find_unused_parameters=training.find_unused_parameters,
             max_consecutive_nonfinite=training.max_consecutive_nonfinite,
         )

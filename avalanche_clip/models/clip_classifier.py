@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .._checks import check_choice, check_templates
 from .loading import create_clip
 from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
-from .text_encoding import encode_prompts, encode_text, normalized
+from .text_encoding import encode_prompts, encode_text, normalized, text_lengths
 from .tokenizer import TokenizerInfo, describe_tokenizer
 from .variants import UpdateVariant, apply_update_variant, tower_parameters
 
@@ -68,6 +68,11 @@ class CLIPClassifier(DynamicModule):
         train_mask: which classes the training logits keep: those of the ``"current"``
             experience (MST), all ``"seen"`` so far (use it with replay), or ``"none"``.
         preprocess_cfg: OpenCLIP's preprocessing config (``size``, ``mean``, ``std``).
+        trim_text: run the text transformer only up to the last end-of-text token of each batch
+            (exact for OpenCLIP's causal text towers, see
+            :mod:`~avalanche_clip.models.text_encoding`); False runs the whole context, as
+            OpenCLIP does. Every text path of the library (prompts, teachers, pseudo sentences,
+            evaluation) follows this attribute.
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class CLIPClassifier(DynamicModule):
         templates: Sequence[str] = DEFAULT_TEMPLATES,
         train_mask: TrainMask = "current",
         preprocess_cfg: dict | None = None,
+        trim_text: bool = True,
     ):
         super().__init__()
         self.clip = clip
@@ -88,6 +94,7 @@ class CLIPClassifier(DynamicModule):
         apply_update_variant(clip, update)
         self.templates = check_templates(templates)
         self.train_mask = check_choice("train_mask", train_mask, TRAIN_MASKS)
+        self.trim_text = bool(trim_text)
         preprocess_cfg = preprocess_cfg or {}
         size = preprocess_cfg.get("size", getattr(clip.visual, "image_size", 224))
         self.image_size: int = int(size[0] if isinstance(size, (tuple, list)) else size)
@@ -113,6 +120,7 @@ class CLIPClassifier(DynamicModule):
         train_mask: TrainMask = "current",
         device: str | torch.device = "cpu",
         cache_dir: str | None = None,
+        trim_text: bool = True,
     ) -> "CLIPClassifier":
         """Build any OpenCLIP model by name, random or with weights from a tag or a file.
 
@@ -122,7 +130,7 @@ class CLIPClassifier(DynamicModule):
         """
         clip, tokenizer, preprocess_cfg = create_clip(name, pretrained, device=device, cache_dir=cache_dir)
         return cls(clip, tokenizer, update=update, templates=templates, train_mask=train_mask,
-                   preprocess_cfg=preprocess_cfg)
+                   preprocess_cfg=preprocess_cfg, trim_text=trim_text)
 
     # ----------------------------------------------------------------------- encoders
 
@@ -137,13 +145,20 @@ class CLIPClassifier(DynamicModule):
         return normalized(features) if normalize else features
 
     def encode_text(self, tokens: Tensor, *, normalize: bool = True) -> Tensor:
-        """Text features ``[N, D]`` of ``tokens`` ``[N, L]``, computed on trimmed sequences."""
-        features = encode_text(self.clip, tokens)
+        """Text features ``[N, D]`` of ``tokens`` ``[N, L]``, on trimmed sequences unless ``trim_text`` is off."""
+        features = encode_text(self.clip, tokens, trim=self.trim_text)
         return normalized(features) if normalize else features
 
     def encode_prompts(self, tokens: Tensor) -> Tensor:
         """Class features ``[C, D]`` from prompt tokens ``[C, T, L]``: template-ensembled, normalised."""
-        return encode_prompts(self.clip, tokens)
+        return encode_prompts(self.clip, tokens, trim=self.trim_text)
+
+    def text_lengths(self, tokens: Tensor) -> Tensor:
+        """How many positions the text transformer runs for each row of ``tokens`` ``[N, L]``, ``[N]``.
+
+        Texts of similar lengths batched together make shorter trimmed batches.
+        """
+        return text_lengths(self.clip, tokens, trim=self.trim_text)
 
     @property
     def image_tower_trains(self) -> bool:
@@ -235,7 +250,7 @@ class CLIPClassifier(DynamicModule):
     def _prompt_cache_key(self, vocabulary: PromptVocabulary, device: torch.device) -> tuple:
         autocast = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None
         versions = tuple((id(p), p._version) for p in tower_parameters(self.clip, "text"))
-        return (id(vocabulary), device, autocast, versions)
+        return (id(vocabulary), device, autocast, self.trim_text, versions)
 
     def invalidate_prompt_cache(self) -> None:
         """Forget cached prompt features (needed only after edits through ``.data``)."""

@@ -50,6 +50,19 @@ def can_trim(clip: nn.Module) -> bool:
     return _text_parts(clip) is not None
 
 
+def text_lengths(clip: nn.Module, tokens: torch.Tensor, *, trim: bool = True) -> torch.Tensor:
+    """The positions :func:`encode_text` runs each text on, ``[N]``: its end token's index + 1.
+
+    The full context length for every text without ``trim`` or when ``clip`` cannot be trimmed.
+    Batching texts of similar lengths together (sort by this) makes trimmed batches shorter.
+    """
+    parts = _text_parts(clip) if trim else None
+    if parts is None:
+        return torch.full((tokens.shape[0],), tokens.shape[1], dtype=torch.long, device=tokens.device)
+    _, pool, eos_id = parts
+    return eot_positions(tokens, pool, eos_id).long() + 1
+
+
 def encode_text(clip: nn.Module, tokens: torch.Tensor, *, trim: bool = True) -> torch.Tensor:
     """Text features ``[N, D]`` (not normalised) of ``tokens`` ``[N, L]``.
 
@@ -84,14 +97,15 @@ def normalized(features: torch.Tensor) -> torch.Tensor:
     return F.normalize(features, dim=-1)
 
 
-def encode_prompts(clip: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+def encode_prompts(clip: nn.Module, tokens: torch.Tensor, *, trim: bool = True) -> torch.Tensor:
     """Class features ``[C, D]`` from prompt tokens ``[C, T, L]``: template-ensembled, normalised.
 
-    Class ``c``'s feature is the normalised mean of its ``T`` normalised template features.
+    Class ``c``'s feature is the normalised mean of its ``T`` normalised template features;
+    ``trim`` as in :func:`encode_text`.
     """
     classes, n_templates, length = tokens.shape
-    features = normalized(encode_text(clip, tokens.reshape(classes * n_templates, length)))  # [C*T, D]
+    features = normalized(encode_text(clip, tokens.reshape(classes * n_templates, length), trim=trim))  # [C*T, D]
     return normalized(features.view(classes, n_templates, -1).mean(dim=1))
 
 
-__all__ = ["can_trim", "encode_prompts", "encode_text", "eot_positions", "normalized"]
+__all__ = ["can_trim", "encode_prompts", "encode_text", "eot_positions", "normalized", "text_lengths"]

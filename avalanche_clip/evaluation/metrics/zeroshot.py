@@ -50,10 +50,11 @@ class ZeroShotMetric(CapabilityMetric):
         top_k: the ``k`` of each top-k accuracy.
         batch_size: images, or prompts, encoded per forward.
         num_workers: DataLoader workers for the images.
+        pin_memory: pinned host memory for the images (faster copies to a GPU).
     """
 
     def __init__(self, set_name: str, dataset: ZeroShotDataset, *, top_k: Sequence[int] = (1, 5),
-                 batch_size: int = 256, num_workers: int = 0):
+                 batch_size: int = 256, num_workers: int = 0, pin_memory: bool = False):
         super().__init__(set_name)
         if not isinstance(dataset, ZeroShotDataset):
             raise TypeError(
@@ -68,6 +69,7 @@ class ZeroShotMetric(CapabilityMetric):
         self.top_k = check_ks("top_k", top_k, len(self.classes), f"classes of {set_name!r}")
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.num_workers = num_workers
+        self.pin_memory = bool(pin_memory)
         self._vocabulary: tuple[Any, Tensor] | None = None  # (tokenizer, tokens [C, T, L])
 
     def _prompt_tokens(self, tokenizer: Any) -> Tensor:
@@ -79,7 +81,8 @@ class ZeroShotMetric(CapabilityMetric):
 
     def measure(self, model: Any, device: torch.device) -> dict[str, float]:
         image_features, labels = encode_labelled_images(
-            model, self.dataset, batch_size=self.batch_size, device=device, num_workers=self.num_workers
+            model, self.dataset, batch_size=self.batch_size, device=device, num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
         )  # [N, D], [N]
         class_features = encode_class_prompts(
             model, self._prompt_tokens(model.tokenizer), batch_size=self.batch_size, device=device
@@ -89,7 +92,7 @@ class ZeroShotMetric(CapabilityMetric):
 
 
 def zeroshot_metrics(sets: Mapping[str, ZeroShotDataset], *, top_k: Sequence[int] = (1, 5),
-                     batch_size: int = 256, num_workers: int = 0) -> list[ZeroShotMetric]:
+                     batch_size: int = 256, num_workers: int = 0, pin_memory: bool = False) -> list[ZeroShotMetric]:
     """One :class:`ZeroShotMetric` per named zero-shot set, for an ``EvaluationPlugin``.
 
     Args:
@@ -97,8 +100,10 @@ def zeroshot_metrics(sets: Mapping[str, ZeroShotDataset], *, top_k: Sequence[int
         top_k: the ``k`` of each top-k accuracy (PROTOCOL.md reports top-1).
         batch_size: images, or prompts, encoded per forward.
         num_workers: DataLoader workers for the images.
+        pin_memory: pinned host memory for the images (faster copies to a GPU).
     """
-    return [ZeroShotMetric(name, dataset, top_k=top_k, batch_size=batch_size, num_workers=num_workers)
+    return [ZeroShotMetric(name, dataset, top_k=top_k, batch_size=batch_size, num_workers=num_workers,
+                            pin_memory=pin_memory)
             for name, dataset in sets.items()]
 
 

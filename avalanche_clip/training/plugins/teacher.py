@@ -104,7 +104,7 @@ class Teacher:
         if not self.text_changes:
             return student_text.detach()
         with frozen_forward():
-            return normalized(encode_text(self.clip, tokens))
+            return normalized(encode_text(self.clip, tokens, trim=self._student.trim_text))
 
     def prompt_features(self, class_ids: Sequence[int], student_prompts: Tensor) -> Tensor:
         """Class-prompt features ``[K, D]`` of ``class_ids`` in the student's training vocabulary.
@@ -117,7 +117,7 @@ class Teacher:
         if key not in self._prompts:
             tokens = self._student.vocabulary.tokens[list(key)].to(student_prompts.device)  # [K, T, L]
             with frozen_forward():
-                self._prompts[key] = encode_prompts(self.clip, tokens)
+                self._prompts[key] = encode_prompts(self.clip, tokens, trim=self._student.trim_text)
         return self._prompts[key]
 
     def _own_state(self) -> dict[str, Tensor]:
