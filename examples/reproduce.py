@@ -50,16 +50,19 @@ def runs(methods, protocols, variants) -> list[tuple[str, str, str]]:
     return planned
 
 
-def arguments(protocol: str, variant: str, method: str, seed: int, run_dir: Path, rkr_lr_factor: float) -> list[str]:
-    """The command line of one run, on top of its protocol's example config."""
+def arguments(protocol: str, variant: str, method: str, seed: int, run_dir: Path, rkr_lr_factor: float,
+              threads: int | None) -> list[str]:
+    """The command line of one run, on top of its protocol's example config (a half-written run is redone)."""
     plugins = [{"class_path": f"avalanche_clip.training.{name}"} for name in PLUGINS.get(method, [])]
-    args = ["--output_dir", str(run_dir), "--seed", str(seed), "--model.update", variant,
+    args = ["--output_dir", str(run_dir), "--overwrite", "--seed", str(seed), "--model.update", variant,
             "--plugins", json.dumps(plugins), "--evaluation.tensorboard", "false"]
     if protocol == "joint":
         args += ["--protocol.name", "joint"]
     if method == "RKR":  # the paper trains RKR's rectifiers at 10x the fine-tuning lr
         lr = yaml.safe_load(config_path(protocol).read_text())["training"]["lr"]
         args += ["--training.lr", str(lr * rkr_lr_factor)]
+    if threads is not None:
+        args += ["--training.threads", str(threads)]
     return args
 
 
@@ -70,7 +73,7 @@ def config_path(protocol: str) -> Path:
 
 def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), methods: tuple[str, ...] = tuple(PLUGINS),
          protocols: tuple[str, ...] = ("ost", "mst"), variants: tuple[str, ...] = ("whole", "image", "text"),
-         rkr_lr_factor: float = 10.0) -> None:
+         rkr_lr_factor: float = 10.0, threads: int | None = None) -> None:
     """Run every configuration, then write the tables and plots.
 
     Args:
@@ -80,6 +83,7 @@ def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), meth
         protocols: ``ost`` and/or ``mst`` (``mst`` adds Joint-FT).
         variants: ``whole`` (WM), ``image`` (IO), ``text`` (TO).
         rkr_lr_factor: RKR's learning rate relative to the others (the paper: 1e-5 vs 1e-6).
+        threads: torch CPU threads of every run (default: the example configs' setting).
     """
     unknown = sorted(set(methods) - set(PLUGINS))
     if unknown:
@@ -96,7 +100,7 @@ def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), meth
             if call_on_main((run_dir / "report" / "results.md").exists):
                 continue  # finished earlier (under torchrun, as the main process sees it)
             started = time.perf_counter()
-            run_command([*arguments(protocol, variant, method, seed, run_dir, rkr_lr_factor), "--overwrite", "true"],
+            run_command(arguments(protocol, variant, method, seed, run_dir, rkr_lr_factor, threads),
                         default_config=config_path(protocol))
             timings[name] = round(time.perf_counter() - started, 1)
             if DistributedHelper.is_main_process:

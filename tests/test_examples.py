@@ -1,12 +1,16 @@
 """The README's example and the example scripts, run as a user runs them (small world sets)."""
 
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 
+import yaml
+
 from avalanche_clip.benchmarks import world
+from avalanche_clip.cli import parse_run_arguments, run_parser
 
 SMALL_WORLD = dict(train_per_class=4, test_per_class=2, zeroshot_per_class=2, retrieval_size=12)
 
@@ -37,3 +41,25 @@ def test_the_main_job_runs_and_writes_every_metric(repo_root, tmp_path):
         assert name in names, name
     assert results["experiences_completed"] == 4
     assert (tmp_path / "run" / "config.yaml").is_file() and (tmp_path / "run" / "report" / "results.md").is_file()
+
+
+def load_example(repo_root, name: str):
+    """An example script as a module (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, repo_root / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_reproduction_run_parses_into_its_protocol_variant_method_and_learning_rate(repo_root, tmp_path):
+    reproduce = load_example(repo_root, "reproduce")
+    planned = reproduce.runs(tuple(reproduce.PLUGINS), ("ost", "mst"), ("whole", "image", "text"))
+    assert len(planned) == 2 * 3 * 6 + 3  # Joint-FT once per variant
+    for protocol, variant, method in planned:
+        command = reproduce.arguments(protocol, variant, method, 3, tmp_path / "run", 10.0, 1)
+        parsed, _ = parse_run_arguments(run_parser(reproduce.config_path(protocol)), command)
+        config = yaml.safe_load(reproduce.config_path(protocol).read_text())
+        assert parsed["overwrite"] and parsed["seed"] == 3 and parsed["training"].threads == 1
+        assert parsed["protocol"].name == protocol and parsed["model"].update == variant
+        assert [type(p).__name__ for p in parsed["plugins"]] == reproduce.PLUGINS.get(method, [])
+        assert parsed["training"].lr == config["training"]["lr"] * (10.0 if method == "RKR" else 1.0)
