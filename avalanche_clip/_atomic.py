@@ -1,7 +1,9 @@
 """Atomic file writes: a reader or a crash never sees a half-written file.
 
 The content goes to a temporary file in the target's directory, is flushed to disk, then
-``os.replace``d over the target, which POSIX and Windows do atomically.
+``os.replace``d over the target, which POSIX and Windows do atomically. The file gets the mode a
+plain ``open`` would give it (0666 less the umask), not the temporary file's private 0600, so
+results on a shared filesystem stay readable by the group.
 """
 
 from __future__ import annotations
@@ -10,6 +12,13 @@ import os
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
+
+
+def _file_mode() -> int:
+    """0666 less the process's umask (``os.umask`` sets it and it is set back: the portable way to read it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -24,6 +33,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:
+            if hasattr(os, "fchmod"):
+                os.fchmod(file.fileno(), _file_mode())
             write(file)
             file.flush()
             os.fsync(file.fileno())

@@ -1,6 +1,8 @@
 """The results files: what a killed run leaves, the results table, resuming, and the values the
 stock TextLogger and TensorboardLogger receive."""
 
+import os
+
 import pytest
 import torch
 from avalanche.core import SupervisedPlugin
@@ -177,3 +179,16 @@ def test_a_write_that_fails_leaves_the_previous_file_whole(tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         _atomic.atomic_write_text(target, "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_an_atomically_written_file_gets_the_mode_of_a_plain_open(tmp_path, umask):
+    from avalanche_clip import _atomic
+
+    previous = os.umask(umask)
+    try:
+        written = _atomic.atomic_write_text(tmp_path / "results.json", "{}")
+        (tmp_path / "plain.json").write_text("{}")
+    finally:
+        os.umask(previous)
+    assert written.stat().st_mode & 0o777 == (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o666 & ~umask

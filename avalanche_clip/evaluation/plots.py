@@ -1,7 +1,9 @@
 """The report's PNG plots: UT-Acc and ZS-Acc per MST session, TR@1 against IR@1 per method.
 
 Drawn on ``matplotlib.figure.Figure`` objects with the Agg canvas, never through ``pyplot``:
-no global backend is set and no window opens.
+no global backend is set and no window opens. A configuration's colour is its method and its
+marker and line its variant, so a full reproduction (6 methods × 3 variants) stays readable; one
+legend sits outside the panels.
 """
 
 from __future__ import annotations
@@ -19,6 +21,24 @@ from .._atomic import atomic_write_bytes
 from .runs import Run, group_runs, keys_of, mean_std
 
 ORIGINAL_LABEL = "Original CLIP"
+VARIANT_STYLES: dict[str, tuple[str, str]] = {"WM": ("o", "-"), "IO": ("s", "--"), "TO": ("^", ":")}
+"""Variant -> (marker, line style); another variant gets a diamond and a dash-dot line."""
+
+
+def _styles(groups: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict]:
+    """Plot keywords of each ``(protocol, method, variant)``: colour by method, marker and line by variant."""
+    methods = list(dict.fromkeys(method for _, method, _ in groups))
+    styles = {}
+    for group in groups:
+        marker, line = VARIANT_STYLES.get(group[2], ("D", "-."))
+        styles[group] = {"color": f"C{methods.index(group[1]) % 10}", "marker": marker, "linestyle": line}
+    return styles
+
+
+def _legend(figure: Figure, ax) -> None:
+    """One legend for the figure, right of the panels (its entries are those of ``ax``)."""
+    handles, labels = ax.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", fontsize="small")
 
 
 def _session_curve(runs: Sequence[Run], column: str, key: str) -> tuple[list[int], list[float]]:
@@ -45,18 +65,20 @@ def session_figure(runs: Sequence[Run]) -> Figure | None:
     panels = [("UT-Acc", key) for key in keys_of(mst, "UT-Acc")] + [("ZS-Acc", key) for key in keys_of(mst, "ZS-Acc")]
     if not panels:
         return None
-    figure = Figure(figsize=(4.5 * len(panels), 3.8), layout="constrained")
+    figure = Figure(figsize=(4.5 * len(panels) + 2, 3.8), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    groups = group_runs(mst)
+    styles = _styles(list(groups))
     for ax, (column, key) in zip(axes, panels):
-        for (_, method, variant), group in group_runs(mst).items():
+        for (protocol, method, variant), group in groups.items():
             xs, ys = _session_curve(group, column, key)
-            ax.plot(xs, ys, marker="o", label=f"{method} ({variant})")
+            ax.plot(xs, ys, label=f"{method} ({variant})", **styles[protocol, method, variant])
         ax.set_title(column if column == "UT-Acc" else f"{column} ({key})")
         ax.set_xlabel("MST session (0 = original)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"{column} (%)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
+    _legend(figure, axes[0])
     return figure
 
 
@@ -69,23 +91,27 @@ def retrieval_figure(runs: Sequence[Run], protocol: str) -> Figure | None:
     sets = keys_of(runs, "TR@1")
     if not sets:
         return None
-    figure = Figure(figsize=(5 * len(sets), 4.5), layout="constrained")
+    figure = Figure(figsize=(5 * len(sets) + 2, 4.5), layout="constrained")
     axes = figure.subplots(1, len(sets), squeeze=False)[0]
+    groups = group_runs(runs)
+    styles = _styles(list(groups))
     for ax, key in zip(axes, sets):
-        points = [(f"{method} ({variant})", group, "value", "o")
-                  for (_, method, variant), group in group_runs(runs).items()]
-        points.append((ORIGINAL_LABEL, runs, "original", "*"))
-        for label, group, field, marker in points:
+        points = []
+        for (protocol, method, variant), group in groups.items():
+            style = styles[protocol, method, variant]
+            points.append((f"{method} ({variant})", group, "value", dict(color=style["color"], marker=style["marker"], s=50)))
+        points.append((ORIGINAL_LABEL, runs, "original", dict(color="black", marker="*", s=150)))
+        for label, group, field, style in points:
             text = mean_std(run.table_value("TR@1", key, field) for run in group)
             image = mean_std(run.table_value("IR@1", key, field) for run in group)
             if text is None or image is None:
                 continue
-            ax.scatter([100 * text[0]], [100 * image[0]], marker=marker, s=120 if marker == "*" else 50, label=label)
+            ax.scatter([100 * text[0]], [100 * image[0]], label=label, **style)
         ax.set_title(f"{protocol}: retrieval on {key}")
         ax.set_xlabel("TR@1 (%)")
         ax.set_ylabel("IR@1 (%)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
+    _legend(figure, axes[0])
     return figure
 
 

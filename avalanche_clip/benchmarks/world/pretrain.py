@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..._atomic import atomic_write
 from ...models.text_encoding import encode_text, normalized
-from ._files import write_atomic
 from .concepts import CATEGORIES, COLOURS
 from .contrastive import caption_contrastive_loss, caption_ids
 from .corpus import corpus_batch
@@ -207,7 +207,7 @@ def main(
         if done % checkpoint_every == 0 or done == steps:
             state = {"model": clip.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
                      "history": history, "settings": settings}
-            write_atomic(checkpoint_path, lambda tmp: torch.save(state, tmp))
+            atomic_write(checkpoint_path, lambda file: torch.save(state, file))
     logger.info("Trained steps %d..%d in %.0f s.", start, steps, time.time() - started)
 
     final = history[-1] if history else evaluate(steps)

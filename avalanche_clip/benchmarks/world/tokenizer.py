@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-from ._files import write_atomic
+from ..._atomic import atomic_write
 from .captions import scene_captions
 from .concepts import CATEGORIES, COLOURS, REGIONS, RELATIONS, SIZES
 from .prompts import PROMPTS
@@ -98,11 +98,11 @@ def write_bpe_file(merges: list[tuple[str, str]], path: str | os.PathLike) -> No
     """Write ``merges`` as an OpenCLIP BPE file (gzip, header line first), atomically."""
     text = "\n".join([_HEADER] + [f"{a} {b}" for a, b in merges]) + "\n"
 
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+    def write(raw) -> None:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
             gz.write(text.encode("utf-8"))
 
-    write_atomic(path, write)
+    atomic_write(path, write)
 
 
 def shipped_bpe_path() -> Path:

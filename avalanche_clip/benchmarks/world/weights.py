@@ -10,6 +10,7 @@ file whose checksum differs, so a truncated or corrupted download fails loudly, 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from importlib import resources
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._files import write_atomic
+from ..._atomic import atomic_write_bytes, atomic_write_text
 from .stem import install_conv_stem
 
 CONFIG_FILE = "world-clip.json"
@@ -78,16 +79,11 @@ def save_weights(clip: nn.Module, path: str | os.PathLike) -> str:
     path = Path(path)
     state = {name: value.detach().to("cpu", torch.float16 if value.is_floating_point() else value.dtype)
              for name, value in clip.state_dict().items()}
-    digest = ""
-
-    def write(tmp: str) -> None:
-        nonlocal digest
-        torch.save(state, tmp)
-        digest = sha256_of(tmp)
-
-    write_atomic(path, write)
-    checksum = f"{digest}  {path.name}\n"
-    write_atomic(path.with_name(path.name + ".sha256"), lambda tmp: Path(tmp).write_text(checksum))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
     return digest
 
 
