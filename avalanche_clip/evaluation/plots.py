@@ -99,7 +99,8 @@ def retrieval_figure(runs: Sequence[Run], protocol: str) -> Figure | None:
         points = []
         for (protocol, method, variant), group in groups.items():
             style = styles[protocol, method, variant]
-            points.append((f"{method} ({variant})", group, "value", dict(color=style["color"], marker=style["marker"], s=50)))
+            marker = dict(color=style["color"], marker=style["marker"], s=50)
+            points.append((f"{method} ({variant})", group, "value", marker))
         points.append((ORIGINAL_LABEL, runs, "original", dict(color="black", marker="*", s=150)))
         for label, group, field, style in points:
             text = mean_std(run.table_value("TR@1", key, field) for run in group)
