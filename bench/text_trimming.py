@@ -22,6 +22,7 @@ import common
 import torch
 from avalanche.core import SupervisedPlugin
 
+from avalanche_clip.models.text_encoding import text_lengths
 from avalanche_clip.training import CLIPStrategy
 from avalanche_clip.training.plugins.vr_lwf import pseudo_sentences
 
@@ -83,8 +84,8 @@ def main() -> None:
         model.train()
         prompts = model.vocabulary.tokens.flatten(0, 1).to(device)  # [C*T, L]
         pseudo = pseudo_sentences(model.tokenizer_info, 100, 10, torch.Generator().manual_seed(args.seed)).to(device)
-        lengths = {"prompts": int(model.text_lengths(prompts).max()), "pseudo sentences": 10,
-                   "context": int(prompts.shape[1])}
+        lengths = {"prompts": int(text_lengths(model.clip, prompts).max()),  # trimmed, whatever trim_text is now
+                   "pseudo sentences": int(text_lengths(model.clip, pseudo).max()), "context": int(prompts.shape[1])}
         results["lengths"] = lengths
         for label, tokens in (("prompts", prompts), ("pseudo sentences", pseudo)):
             loops = {"trimmed": encoding_loop(model, tokens, trim=True, steps=steps),
