@@ -36,7 +36,8 @@ def report(run_dirs: list[str], output: str = "report") -> None:
 def report_command(args: Sequence[str] | None = None) -> None:
     """Parse ``args`` for :func:`report` and run it."""
     parser = ArgumentParser(prog="avalanche-clip report", description=report.__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="+", type=str, help="Run directories, each holding run.json and results.json.")
+    parser.add_argument("run_dirs", nargs="+", type=str,
+                        help="Run directories, each holding run.json and results.json.")
     parser.add_function_arguments(report, skip={"run_dirs"})
     config = parser.parse_args(args)
     report(config.run_dirs, config.output)

@@ -146,7 +146,8 @@ def _claims(caption: str):
                         i += len(relation)
                         break
                 else:
-                    assert word in ("a", "an", "and", ",", ":", "photo", "of", "there", "is", "in", "the", "scene"), caption
+                    fillers = ("a", "an", "and", ",", ":", "photo", "of", "there", "is", "in", "the", "scene")
+                    assert word in fillers, caption
                     if word in ("a", "an"):
                         assert (word == "an") == (words[i + 1][0] in "aeiou"), caption
                     i += 1
@@ -354,7 +355,9 @@ def test_contrastive_loss_is_clip_loss_for_distinct_captions_and_pools_duplicate
     targets[0, 2] = targets[2, 0] = 1
     targets[0, 0] = targets[2, 2] = 1
     targets = targets / targets.sum(1, keepdim=True)
-    expected = (-(targets * logits.log_softmax(1)).sum(1).mean() - (targets * logits.T.log_softmax(1)).sum(1).mean()) / 2
+    image_to_text = (targets * logits.log_softmax(1)).sum(1).mean()
+    text_to_image = (targets * logits.T.log_softmax(1)).sum(1).mean()
+    expected = -(image_to_text + text_to_image) / 2
     torch.testing.assert_close(caption_contrastive_loss(image, text, scale, ids), expected)
 
 

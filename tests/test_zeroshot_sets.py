@@ -202,7 +202,8 @@ def test_specs_build_every_kind(folder, json_list):
 
 @pytest.mark.parametrize("spec, match", [
     ({"root": "x"}, r"must be a mapping with a 'kind' \(folder, json, torchvision\)"),
-    ({"kind": "imagefolder", "root": "x"}, r"Unknown zero-shot set kind 'imagefolder'. Closest: folder. Available: folder, json, torchvision"),
+    ({"kind": "imagefolder", "root": "x"},
+     r"Unknown zero-shot set kind 'imagefolder'. Closest: folder. Available: folder, json, torchvision"),
     ({"kind": "folder", "path": "x"}, r"unknown keys \['path'\], missing keys \['root'\]. Keys of kind 'folder': "
                                       r"root, class_names, templates, on_error"),
     ({"kind": "json", "path": "x", "transform": None}, r"unknown keys \['transform'\]"),

@@ -177,10 +177,10 @@ class COCOCrops(VisionDataset):
     them. ``extra_repr`` reports how many were kept or dropped.
 
     The box index is built once and cached in ``cache_dir`` (default
-    ``$XDG_CACHE_HOME/avalanche-clip``, i.e. ``~/.cache/avalanche-clip``), keyed by the size and modification time of the instances file
-    (and of the Karpathy file), ``split``, ``min_size`` and ``include_crowd``; it is rebuilt
-    when any of them changes. An image that cannot be decoded is handled by ``on_error`` (see
-    :class:`~avalanche_clip.benchmarks.datasets.ImageErrorPolicy`).
+    ``$XDG_CACHE_HOME/avalanche-clip``, i.e. ``~/.cache/avalanche-clip``), keyed by the size and
+    modification time of the instances file (and of the Karpathy file), ``split``, ``min_size``
+    and ``include_crowd``; it is rebuilt when any of them changes. An image that cannot be
+    decoded is handled by ``on_error`` (see :class:`~avalanche_clip.benchmarks.datasets.ImageErrorPolicy`).
 
     Args:
         images_root: the COCO root holding the images folder, or the images folder (see above).

@@ -149,7 +149,9 @@ class ZeroShotImages(VisionDataset):
             for key in ("image_names", "image_labels", "label_names")
         )
         if not all(isinstance(label, int) and not isinstance(label, bool) for label in labels):
-            raise ValueError(f"{path}: image_labels must be integers indexing label_names. Expected {JSON_LIST_FORMAT}.")
+            raise ValueError(
+                f"{path}: image_labels must be integers indexing label_names. Expected {JSON_LIST_FORMAT}."
+            )
         if not all(isinstance(name, str) and name for name in names):
             raise ValueError(f"{path}: image_names must be non-empty file names. Expected {JSON_LIST_FORMAT}.")
         root = require_dir(images_root, what="images folder", get=f"the folder the image_names of {path} are "

@@ -58,7 +58,8 @@ class Region:
 REGIONS: tuple[Region, ...] = (
     Region(0, 0, "in the top left corner"), Region(0, 1, "at the top"), Region(0, 2, "in the top right corner"),
     Region(1, 0, "on the left"), Region(1, 1, "in the center"), Region(1, 2, "on the right"),
-    Region(2, 0, "in the bottom left corner"), Region(2, 1, "at the bottom"), Region(2, 2, "in the bottom right corner"),
+    Region(2, 0, "in the bottom left corner"), Region(2, 1, "at the bottom"),
+    Region(2, 2, "in the bottom right corner"),
 )
 """The nine places an object can be, row-major."""
 

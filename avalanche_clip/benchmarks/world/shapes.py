@@ -87,7 +87,8 @@ SHAPES: dict[str, tuple[Primitive, ...]] = {
     "cross": (_rect(-0.3, -1, 0.3, 1), _rect(-1, -0.3, 1, 0.3)),
     "bar": (_rect(-1, -0.32, 1, 0.32),),
     "pillar": (_rect(-0.32, -1, 0.32, 1),),
-    "dome": (Primitive("polygon", tuple((math.cos(math.pi + math.pi * k / 16), 0.5 + 1.3 * math.sin(math.pi + math.pi * k / 16))
+    "dome": (Primitive("polygon", tuple((math.cos(math.pi + math.pi * k / 16),
+                                         0.5 + 1.3 * math.sin(math.pi + math.pi * k / 16))
                                         for k in range(17))),),
     "tree": (_poly((0, -1), (0.8, 0.35), (-0.8, 0.35)), _rect(-0.2, 0.35, 0.2, 1)),
     "flower": _petals(),
@@ -97,7 +98,8 @@ SHAPES: dict[str, tuple[Primitive, ...]] = {
     "bolt": (_poly((0.2, -1), (-0.7, 0.15), (-0.05, 0.15), (-0.3, 1), (0.7, -0.2), (0.05, -0.2)),),
     "star": (_star(5, 1.0, 0.42),),
     "ring": (_ellipse(-1, -1, 1, 1), _ellipse(-0.55, -0.55, 0.55, 0.55, fill=False)),
-    "heart": (_ellipse(-1, -0.85, 0.05, 0.2), _ellipse(-0.05, -0.85, 1, 0.2), _poly((-0.98, -0.15), (0.98, -0.15), (0, 1))),
+    "heart": (_ellipse(-1, -0.85, 0.05, 0.2), _ellipse(-0.05, -0.85, 1, 0.2),
+              _poly((-0.98, -0.15), (0.98, -0.15), (0, 1))),
     "arrow": (_rect(-1, -0.2, 0.15, 0.2), _poly((0.05, -0.75), (1, 0), (0.05, 0.75))),
     "moon": (_ellipse(-1, -1, 1, 1), _ellipse(-0.35, -1.05, 1.35, 0.65, fill=False)),
     "house": (_rect(-0.7, -0.1, 0.7, 1), _poly((0, -1), (1, -0.1), (-1, -0.1)), _rect(-0.18, 0.4, 0.18, 1, fill=False)),

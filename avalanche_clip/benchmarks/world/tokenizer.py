@@ -49,7 +49,9 @@ def world_texts() -> list[str]:
     for region in range(len(REGIONS)):
         texts += scene_captions(Scene((one(CATEGORIES[0], "red", "small", region),), 64, 0))
     # cells (row, column): 4 = centre, 1 = top, 3 = left; every relation occurs among them
-    a, b, c = one(CATEGORIES[0], "red", "small", 1), one(CATEGORIES[1], "blue", "large", 4), one(CATEGORIES[2], "green", "medium", 3)
+    a = one(CATEGORIES[0], "red", "small", 1)
+    b = one(CATEGORIES[1], "blue", "large", 4)
+    c = one(CATEGORIES[2], "green", "medium", 3)
     texts += scene_captions(Scene((a, b), 64, 0)) + scene_captions(Scene((c, b), 64, 0))
     texts += scene_captions(Scene((a, b, c), 64, 0))
     texts += [" ".join(RELATIONS)]
