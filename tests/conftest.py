@@ -44,15 +44,19 @@ def base_tiny_clip():
     return model.clip, model.tokenizer
 
 
-@pytest.fixture
-def make_model(base_tiny_clip):
-    """Build a fresh CLIPClassifier around a copy of the session's tiny CLIP."""
-    clip, tokenizer = base_tiny_clip
+def classifier_factory(clip, tokenizer):
+    """``make(**kwargs)``: a fresh CLIPClassifier around a copy of ``clip`` (the original stays untouched)."""
 
     def make(**kwargs) -> CLIPClassifier:
         return CLIPClassifier(copy.deepcopy(clip), tokenizer, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def make_model(base_tiny_clip):
+    """Build a fresh CLIPClassifier around a copy of the session's tiny CLIP."""
+    return classifier_factory(*base_tiny_clip)
 
 
 @pytest.fixture

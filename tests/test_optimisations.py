@@ -27,7 +27,7 @@ from avalanche_clip.models import CLIPClassifier, PromptVocabulary, RectifiedLin
 from avalanche_clip.training import CLIPStrategy, GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
 from avalanche_clip.training.plugins import Teacher
 from avalanche_clip.training.plugins.vr_lwf import pseudo_sentences
-from conftest import CLASS_NAMES
+from conftest import CLASS_NAMES, classifier_factory
 
 TOLERANCE = 1e-5
 UPDATES = ["whole", "image", "text"]
@@ -48,12 +48,7 @@ def long_context_clip():
 
 @pytest.fixture
 def make_long_model(long_context_clip):
-    clip, tokenizer = long_context_clip
-
-    def make(**kwargs) -> CLIPClassifier:
-        return CLIPClassifier(copy.deepcopy(clip), tokenizer, **kwargs)
-
-    return make
+    return classifier_factory(*long_context_clip)
 
 
 def world_model() -> CLIPClassifier:
