@@ -117,17 +117,13 @@ def default_output(name: str, args: argparse.Namespace) -> Path:
 # ---------------------------------------------------------------------- model and data
 
 
-def build_model(name: str, *, update: str = "whole", device: torch.device, trim_text: bool = True) -> CLIPClassifier:
+def build_model(name: str, *, update: str = "whole", device: torch.device) -> CLIPClassifier:
     """A randomly initialised CLIP classifier: the world's architecture or any OpenCLIP model."""
     if name != WORLD:
-        return CLIPClassifier.from_pretrained(name, update=update, device=device, trim_text=trim_text)
+        return CLIPClassifier.from_pretrained(name, update=update, device=device)
     from avalanche_clip.benchmarks import world
-    from avalanche_clip.benchmarks.world.weights import IMAGE_MEAN, IMAGE_STD
 
-    clip = world.build_world_clip().to(device)
-    return CLIPClassifier(clip, world.world_tokenizer(), update=update, templates=world.UPDATE_TEMPLATES,
-                          preprocess_cfg={"size": clip.visual.image_size, "mean": IMAGE_MEAN, "std": IMAGE_STD},
-                          trim_text=trim_text)
+    return world.world_classifier(world.build_world_clip().to(device), update=update)
 
 
 def class_names(model: str, count: int | None) -> list[str]:

@@ -53,7 +53,7 @@ def make_long_model(long_context_clip):
 
 def world_model() -> CLIPClassifier:
     torch.manual_seed(2)
-    return CLIPClassifier(world.build_world_clip(), world.world_tokenizer(), templates=world.UPDATE_TEMPLATES)
+    return world.world_classifier(world.build_world_clip())
 
 
 # ------------------------------------------------------------------- trimmed encoding

@@ -49,7 +49,7 @@ from .checkpoint_files import CheckpointFiles
 from .checkpointing import RunCheckpointing
 from .run_dir import CHECKPOINTS_DIR, clear_run_outputs, prepare_run_dir
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
-from .validation import check_run_arguments
+from .validation import WORLD_MODEL, check_run_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def method_label(plugins: list[SupervisedPlugin], protocol: ProtocolSpec) -> str
 
 def build_model(spec: ModelSpec, device: torch.device) -> CLIPClassifier:
     """The world's pretrained CLIP, or any OpenCLIP model."""
-    if spec.name == "world":
+    if spec.name == WORLD_MODEL:
         from ..benchmarks import world
 
         return world.load_model(update=spec.update, train_mask=spec.train_mask, device=device)

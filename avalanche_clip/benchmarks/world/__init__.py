@@ -12,7 +12,7 @@ from .captions import sample_captions, scene_captions
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, REGIONS, RELATIONS, SIZES, UPDATE_CATEGORIES, Region
 from .corpus import corpus_batch, corpus_example
 from .datasets import CAPTIONS_PER_SCENE, WorldCaptions, WorldObjects
-from .load import RETRIEVAL_SETS, ZEROSHOT_SETS, LoadedWorld, WorldData, load, load_model
+from .load import RETRIEVAL_SETS, ZEROSHOT_SETS, LoadedWorld, WorldData, load, load_model, world_classifier
 from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
 from .scenes import Scene, SceneObject, relation, render_scene, sample_scene, scene_rng
 from .tokenizer import world_tokenizer
@@ -53,6 +53,7 @@ __all__ = [
     "save_weights",
     "scene_captions",
     "scene_rng",
+    "world_classifier",
     "world_eval_transform",
     "world_tokenizer",
     "world_train_transform",

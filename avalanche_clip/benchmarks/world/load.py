@@ -59,7 +59,14 @@ def load_model(
         weights: a weights file (with its ``.sha256`` beside it); default: the shipped one.
         device: where to put the model.
     """
-    clip = load_weights(build_world_clip(), weights).to(device)
+    return world_classifier(load_weights(build_world_clip(), weights).to(device), update=update,
+                            train_mask=train_mask)
+
+
+def world_classifier(clip: torch.nn.Module, *, update: UpdateVariant = "whole",
+                     train_mask: TrainMask = "current") -> CLIPClassifier:
+    """A world CLIP (pretrained or not) as a :class:`CLIPClassifier`: the world tokenizer, the
+    update prompt and the world's image normalisation."""
     return CLIPClassifier(
         clip, world_tokenizer(), update=update, templates=UPDATE_TEMPLATES, train_mask=train_mask,
         preprocess_cfg={"size": clip.visual.image_size, "mean": IMAGE_MEAN, "std": IMAGE_STD},
@@ -136,4 +143,5 @@ def load(
                        WorldData(**data_options).build())
 
 
-__all__ = ["LoadedWorld", "RETRIEVAL_SETS", "STREAMS", "WorldData", "ZEROSHOT_SETS", "load", "load_model"]
+__all__ = ["LoadedWorld", "RETRIEVAL_SETS", "STREAMS", "WorldData", "ZEROSHOT_SETS", "load", "load_model",
+           "world_classifier"]
