@@ -22,13 +22,13 @@ from typing import IO, Any
 
 import torch
 
-from .._atomic import atomic_write, atomic_write_text
+from .._atomic import atomic_write
+from .._checksums import checksum_path, file_sha256, recorded_sha256, write_checksum
 from .._checks import check_positive_int
 
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^ckpt-(\d{6,})\.pt$")
-_CHUNK = 1 << 20
 
 
 class _HashingWriter:
@@ -44,15 +44,6 @@ class _HashingWriter:
 
     def flush(self) -> None:
         self.file.flush()
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's content, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -98,10 +89,10 @@ class CheckpointFiles:
             torch.save(state, writers[-1])
 
         atomic_write(path, write)
-        atomic_write_text(self._checksum_path(path), f"{writers[-1].sha256.hexdigest()}  {path.name}\n")
+        write_checksum(path, writers[-1].sha256.hexdigest())
         for old in self.numbers()[self.keep:]:
             self.path(old).unlink(missing_ok=True)
-            self._checksum_path(self.path(old)).unlink(missing_ok=True)
+            checksum_path(self.path(old)).unlink(missing_ok=True)
         logger.info("Checkpoint written: %s", path)
         return path
 
@@ -122,7 +113,7 @@ class CheckpointFiles:
             except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
                 logger.warning("Checkpoint %s is unusable (%s): it is renamed %s.corrupt and the previous "
                                "checkpoint is used.", path, error, path.name)
-                for bad in (path, self._checksum_path(path)):
+                for bad in (path, checksum_path(path)):
                     if bad.exists():
                         os.replace(bad, bad.with_name(bad.name + ".corrupt"))
                 continue
@@ -131,10 +122,10 @@ class CheckpointFiles:
         return None
 
     def _verified_load(self, path: Path) -> dict[str, Any]:
-        checksum_path = self._checksum_path(path)
-        if not checksum_path.is_file():
-            raise ValueError(f"its checksum file {checksum_path.name} is missing (the run stopped while writing it)")
-        expected = checksum_path.read_text(encoding="utf-8").split()[0] if checksum_path.stat().st_size else ""
+        if not checksum_path(path).is_file():
+            raise ValueError(f"its checksum file {checksum_path(path).name} is missing (the run stopped while "
+                             "writing it)")
+        expected = recorded_sha256(path)
         actual = file_sha256(path)
         if actual != expected:
             raise ValueError(f"its SHA-256 is {actual[:12]}..., its checksum file says "
@@ -144,9 +135,5 @@ class CheckpointFiles:
             raise ValueError(f"it holds a {type(state).__name__}, not a checkpoint dict")
         return state
 
-    @staticmethod
-    def _checksum_path(path: Path) -> Path:
-        return path.with_name(path.name + ".sha256")
 
-
-__all__ = ["CheckpointFiles", "LoadedCheckpoint", "file_sha256"]
+__all__ = ["CheckpointFiles", "LoadedCheckpoint"]

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..._atomic import atomic_write_bytes, atomic_write_text
+from ..._atomic import atomic_write_bytes
+from ..._checksums import checksum_path, file_sha256, recorded_sha256, write_checksum
 from .stem import install_conv_stem
 
 CONFIG_FILE = "world-clip.json"
@@ -62,15 +63,6 @@ def build_world_clip(config: dict | None = None) -> nn.Module:
     return clip
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """The hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_weights(clip: nn.Module, path: str | os.PathLike) -> str:
     """Write ``clip``'s state dict in fp16 to ``path`` and its SHA-256 to ``path.sha256``.
 
@@ -83,7 +75,7 @@ def save_weights(clip: nn.Module, path: str | os.PathLike) -> str:
     torch.save(state, buffer)
     digest = hashlib.sha256(buffer.getvalue()).hexdigest()
     atomic_write_bytes(path, buffer.getvalue())
-    atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
+    write_checksum(path, digest)
     return digest
 
 
@@ -95,7 +87,7 @@ def load_weights(clip: nn.Module, path: str | os.PathLike | None = None) -> nn.M
         RuntimeError: the file's SHA-256 differs from the recorded one (corrupted or replaced).
     """
     path = Path(path) if path is not None else shipped_weights_path()
-    checksum = path.with_name(path.name + ".sha256")
+    checksum = checksum_path(path)
     for needed in (path, checksum):
         if not needed.is_file():
             raise FileNotFoundError(
@@ -103,8 +95,8 @@ def load_weights(clip: nn.Module, path: str | os.PathLike | None = None) -> nn.M
                 "avalanche-clip; reinstall it, or rebuild them with "
                 "python -m avalanche_clip.benchmarks.world.pretrain."
             )
-    expected = checksum.read_text().split()[0]
-    actual = sha256_of(path)
+    expected = recorded_sha256(path)
+    actual = file_sha256(path)
     if actual != expected:
         raise RuntimeError(
             f"Checksum mismatch for {path}: SHA-256 {actual}, expected {expected} (from {checksum}). "
@@ -124,7 +116,6 @@ __all__ = [
     "build_world_clip",
     "load_weights",
     "save_weights",
-    "sha256_of",
     "shipped_weights_path",
     "world_clip_config",
 ]
