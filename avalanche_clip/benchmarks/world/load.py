@@ -2,9 +2,8 @@
 
 The update task is the analog of the COCO object crops: crops around an object of the 16 update
 categories among other objects, faded to half contrast, prompt "this is a photo of {} in the
-scene .". The
-zero-shot sets hold what pretraining taught and the update does not train: the 8 held-out
-categories, and the 8 colours. The retrieval set holds unseen scenes of the pretraining
+scene .". The zero-shot sets hold what pretraining taught and the update does not train: the 8
+held-out categories, and the 8 colours. The retrieval set holds unseen scenes of the pretraining
 distribution with 5 captions each. Every set is rendered from ``seed`` on streams that the
 pretraining corpus never uses.
 """
