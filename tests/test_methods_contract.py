@@ -10,7 +10,8 @@ import avalanche_clip.training as training
 from avalanche_clip.training import CLIPStrategy, IMMPlugin, LwFPlugin
 from test_methods_plugins import images_of, perturb, plugin_term, start_session, streams
 
-METHODS = [getattr(training, name) for name in training.__all__ if name.endswith("Plugin")]
+METHODS = [getattr(training, name) for name in training.__all__
+           if name.endswith("Plugin") and getattr(training, name) is not training.MethodPlugin]
 DISTILLATION = [m for m in METHODS if issubclass(m, training.plugins.TeacherPlugin)]
 
 
@@ -34,6 +35,9 @@ def assert_same_state(a, b):
 def test_the_inventory_is_the_five_methods():
     assert {m.__name__ for m in METHODS} == {"LwFPlugin", "VRLwFPlugin", "GeoDLPlugin", "IMMPlugin", "RKRPlugin"}
     assert {m.__name__ for m in DISTILLATION} == {"LwFPlugin", "VRLwFPlugin", "GeoDLPlugin"}
+    assert all(issubclass(m, training.MethodPlugin) for m in METHODS)
+    assert [m().label for m in METHODS] == [{"GeoDLPlugin": "GeoDL", "IMMPlugin": "IMM", "LwFPlugin": "LwF",
+                                             "RKRPlugin": "RKR", "VRLwFPlugin": "VR-LwF"}[m.__name__] for m in METHODS]
 
 
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: m.__name__)

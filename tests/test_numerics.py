@@ -7,8 +7,9 @@ import torch
 from avalanche.training.plugins import EvaluationPlugin, SupervisedPlugin
 
 from avalanche_clip.benchmarks import ost_benchmark
+from avalanche_clip.checkpointing import CheckpointFiles, RunCheckpointing
 from avalanche_clip.evaluation import SKIPPED_STEPS_NAME, skipped_steps_metrics
-from avalanche_clip.experiment import CheckpointFiles, CheckpointSpec, RunCheckpointing, TrainingSpec
+from avalanche_clip.experiment import CheckpointSpec, TrainingSpec
 from avalanche_clip.training import CLIPStrategy
 from avalanche_clip.training.numerics import NonFiniteGuard, NonFiniteLossError
 from conftest import CLASS_NAMES
@@ -100,7 +101,7 @@ def test_a_run_reports_its_skipped_steps_and_a_fatal_streak_keeps_the_last_good_
         small_run(paper_files, run_dir, plugins=[PoisonSteps({2, 3})], checkpoint=CheckpointSpec(every_iterations=1),
                   training=TrainingSpec(epochs=1, batch_size=4, lr=1e-4, max_consecutive_nonfinite=2))
     good = CheckpointFiles(run_dir / "checkpoints").load_latest()  # after session 1, its step skipped
-    assert (good.state["experiences_completed"], good.state["position"]) == (2, None)
+    assert (good.state["strategy"]["experiences_completed"], good.state["strategy"]["position"]) == (2, None)
     assert good.state["clock"]["train_iterations"] == 1 and good.state["nonfinite"] == {"skipped": 1, "streak": 1}
     assert all(torch.isfinite(t).all() for t in good.state["model"].values() if isinstance(t, torch.Tensor))
     assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 2

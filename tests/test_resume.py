@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from avalanche_clip.cli import run_command
-from avalanche_clip.experiment import CheckpointFiles
+from avalanche_clip.checkpointing import CheckpointFiles
 from data_files import coco_file_name, write_folder, write_image, write_json
 
 CATEGORIES = {1: ("cat", (220, 40, 40)), 2: ("dog", (40, 200, 40)), 3: ("bird", (40, 40, 220)),
@@ -133,8 +133,8 @@ def test_a_run_killed_mid_session_resumes_to_the_uninterrupted_results(config, u
     kill_in_the_middle(config, run_dir, tmp_path / "child.log")
     assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
     newest = CheckpointFiles(run_dir / "checkpoints").load_latest()
-    assert newest.state["position"] == {"experience": 1, "epoch": 0, "batch": 2}  # mid-session, mid-epoch
-    assert newest.state["experiences_completed"] == 1
+    assert newest.state["strategy"]["position"] == {"experience": 1, "epoch": 0, "batch": 2}  # mid-session, mid-epoch
+    assert newest.state["strategy"]["experiences_completed"] == 1
     damaged = tmp_path / "damaged"
     shutil.copytree(run_dir, damaged)
 
@@ -182,4 +182,4 @@ def test_resume_without_a_checkpoint_starts_the_run_again(config, tmp_path, capl
     assert "No usable checkpoint" in caplog.text and "starts from the beginning" in caplog.text
     assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
     assert [p.name for p in (run_dir / "checkpoints").glob("*.pt")] == ["ckpt-000001.pt"]  # after the session
-    assert torch.load(run_dir / "checkpoints" / "ckpt-000001.pt", weights_only=True)["position"] is None
+    assert torch.load(run_dir / "checkpoints" / "ckpt-000001.pt", weights_only=True)["strategy"]["position"] is None

@@ -1,13 +1,12 @@
-"""Running the protocol end to end: argument groups, validation, the run directory, checkpoints, the runner."""
+"""Running the protocol end to end: argument groups, validation, the run directory, the runner."""
 
-from .checkpoint_files import CheckpointFiles, LoadedCheckpoint
-from .checkpointing import RunCheckpointing
 from .run_dir import CHECKPOINTS_DIR, RUN_OUTPUTS, clear_run_outputs, prepare_run_dir
-from .run_state import capture_run_state, restore_run_state, restore_training_progress
 from .runner import (
     build_benchmark,
     build_evaluator,
     build_model,
+    build_schedule,
+    build_strategy,
     method_label,
     resume_config,
     run,
@@ -19,25 +18,21 @@ from .validation import check_run_arguments
 
 __all__ = [
     "CHECKPOINTS_DIR",
-    "CheckpointFiles",
     "CheckpointSpec",
     "EvaluationSpec",
-    "LoadedCheckpoint",
     "ModelSpec",
     "ProtocolSpec",
     "RUN_OUTPUTS",
-    "RunCheckpointing",
     "TrainingSpec",
     "build_benchmark",
     "build_evaluator",
     "build_model",
-    "capture_run_state",
+    "build_schedule",
+    "build_strategy",
     "check_run_arguments",
     "clear_run_outputs",
     "method_label",
     "prepare_run_dir",
-    "restore_run_state",
-    "restore_training_progress",
     "resume_config",
     "run",
     "seed_everything",

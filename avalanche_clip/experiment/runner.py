@@ -42,11 +42,11 @@ from ..evaluation import (
     write_report,
     zeroshot_metrics,
 )
+from ..checkpointing import CheckpointFiles, LoadedCheckpoint, RunCheckpointing, check_state_format
+from ..checkpointing import experiences_completed as completed_in
 from ..models import CLIPClassifier
-from ..training import CLIPStrategy
+from ..training import CLIPStrategy, MethodPlugin
 from ..training.sampling import derive_seed
-from .checkpoint_files import CheckpointFiles
-from .checkpointing import RunCheckpointing
 from .run_dir import CHECKPOINTS_DIR, clear_run_outputs, prepare_run_dir
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
 from .validation import WORLD_MODEL, check_run_arguments
@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 def method_label(plugins: list[SupervisedPlugin], protocol: ProtocolSpec) -> str:
     """The report's row label: the methods' labels joined by ``+``; ``FT`` / ``Joint-FT`` with none."""
-    labels = [getattr(p, "label", type(p).__name__.removesuffix("Plugin")) for p in plugins]
+    labels = [p.label if isinstance(p, MethodPlugin) else type(p).__name__.removesuffix("Plugin") for p in plugins]
     if protocol.name == "joint":
         return "+".join(["Joint-FT", *labels])
     return "+".join(labels) or "FT"
@@ -114,9 +114,9 @@ def seed_everything(seed: int) -> None:
 
 
 def seed_plugins(plugins: list[SupervisedPlugin], seed: int) -> None:
-    """Give each plugin left without a seed (``seed=None``, with ``set_seed``) one derived from the run's."""
+    """Give each method plugin left without a seed (``seed=None``) one derived from the run's (``set_seed``)."""
     for index, plugin in enumerate(plugins):
-        if getattr(plugin, "seed", 0) is None and hasattr(plugin, "set_seed"):
+        if isinstance(plugin, MethodPlugin) and plugin.seed is None:
             plugin.set_seed(derive_seed(seed, "plugin", index, type(plugin).__name__))
 
 
@@ -186,17 +186,34 @@ def run(
                         plugins=plugins, training=training, evaluation=evaluation, checkpoint=checkpoint,
                         resume=resume, overwrite=overwrite)
     device = init_distributed(training.device)  # under torchrun: this process's place in the group
-    main = DistributedHelper.is_main_process
-    run_dir = call_on_main(prepare_run_dir, output_dir, overwrite=overwrite, resume=resume)
-    files = CheckpointFiles(run_dir / CHECKPOINTS_DIR, keep=checkpoint.keep)
-    with main_process_first():  # the main process sets aside a damaged checkpoint before the others look
-        saved = files.load_latest() if resume else None
-    if resume and saved is None:
-        if main:
-            logger.warning("No usable checkpoint in %s: the run starts from the beginning.", run_dir)
-        call_on_main(clear_run_outputs, run_dir)
-    if resolved_config is not None and main:
-        atomic_write_text(run_dir / "config.yaml", resolved_config)
+    run_dir, files, saved = _open_run_dir(output_dir, resume=resume, overwrite=overwrite,
+                                          resolved_config=resolved_config, keep=checkpoint.keep)
+    clip, experiment, streams = _build_experiment(model, data, protocol, plugins, training, seed=seed, device=device)
+    info = _run_info(model, data, protocol, plugins, training, evaluation, seed=seed)
+    with ExitStack() as stack:
+        loggers = _open_loggers(stack, run_dir, info, evaluation, saved)
+        strategy = build_strategy(clip, experiment, loggers, plugins, training, evaluation, seed=seed, device=device)
+        checkpointing = RunCheckpointing(files, every_iterations=checkpoint.every_iterations if checkpoint.enabled
+                                         else None, config=resume_config(info, plugins, training))
+        _run_sessions(strategy, checkpointing, saved, *streams, save=checkpoint.enabled, training=training)
+    return call_on_main(_finish, run_dir)
+
+
+def _run_info(model: ModelSpec, data: Any, protocol: ProtocolSpec, plugins: list[SupervisedPlugin],
+              training: TrainingSpec, evaluation: EvaluationSpec, *, seed: int) -> RunInfo:
+    """What ``run.json`` records: the row of the report, and the configuration."""
+    return RunInfo(
+        method=method_label(plugins, protocol), variant=model.update,
+        protocol="OST" if protocol.name == "ost" else "MST", seed=seed,
+        config={"model": asdict(model), "protocol": asdict(protocol), "training": asdict(training),
+                "evaluation": asdict(evaluation), "data": {type(data).__name__: asdict(data)},
+                "plugins": [type(p).__name__ for p in plugins], "processes": DistributedHelper.world_size},
+    )
+
+
+def _build_experiment(model: ModelSpec, data: Any, protocol: ProtocolSpec, plugins: list[SupervisedPlugin],
+                      training: TrainingSpec, *, seed: int, device: torch.device):
+    """Seed the run, build the model, its data and the protocol's ``(train_stream, test_stream)``."""
     seed_everything(seed)
     seed_plugins(plugins, seed)
     if training.threads is not None:
@@ -204,60 +221,93 @@ def run(
     clip = build_model(model, device)
     with main_process_first():  # the main process fills the data caches the others read
         experiment = data.build(clip)
-    train_stream, test_stream = build_benchmark(experiment, protocol)
-    info = RunInfo(
-        method=method_label(plugins, protocol), variant=model.update,
-        protocol="OST" if protocol.name == "ost" else "MST", seed=seed,
-        config={"model": asdict(model), "protocol": asdict(protocol), "training": asdict(training),
-                "evaluation": asdict(evaluation), "data": {type(data).__name__: asdict(data)},
-                "plugins": [type(p).__name__ for p in plugins], "processes": DistributedHelper.world_size},
-    )
-    optimizer = torch.optim.Adam(clip.parameters(), lr=training.lr, weight_decay=training.weight_decay)
-    schedule = [LRSchedulerPlugin(torch.optim.lr_scheduler.MultiStepLR(optimizer, list(training.lr_milestones), 0.1))
-                ] if training.lr_milestones else []
-    for plugin in schedule:
-        plugin.supports_distributed = True  # Avalanche's flag: every process steps its scheduler alike
-    loader = dict(num_workers=training.num_workers, pin_memory=training.pin_memory)
+    streams = build_benchmark(experiment, protocol)
     if DistributedHelper.is_distributed:
         seed_everything(seed + DistributedHelper.rank)  # each process its own augmentations, now that all are built
+    return clip, experiment, streams
 
-    with ExitStack() as stack:
-        loggers = []  # Avalanche's loggers refuse to exist on other processes
-        if main:
-            log_file = stack.enter_context(open(run_dir / "log.txt", "a", encoding="utf-8"))
-            resume_after = None if saved is None else saved.state["experiences_completed"]
-            loggers = [InteractiveLogger(), TextLogger(log_file),
-                       ResultsLogger(run_dir, run_info=info, resume_after=resume_after)]
-        if evaluation.tensorboard and main:
-            tensorboard = TensorboardLogger(tb_log_dir=str(run_dir / "tb"))
-            stack.callback(tensorboard.writer.close)
-            loggers.append(tensorboard)
-        strategy = CLIPStrategy(
-            model=clip, optimizer=optimizer, train_mb_size=training.batch_size, train_epochs=training.epochs,
-            eval_mb_size=evaluation.batch_size, device=device, precision=training.precision,
-            grad_clip_norm=training.grad_clip_norm, plugins=plugins + schedule,
-            evaluator=build_evaluator(experiment, evaluation, loggers, **loader), seed=seed,
-            find_unused_parameters=training.find_unused_parameters,
-            max_consecutive_nonfinite=training.max_consecutive_nonfinite,
-        )
-        checkpointing = RunCheckpointing(files, every_iterations=checkpoint.every_iterations,
-                                         config=resume_config(info, plugins, training))
-        if checkpoint.enabled:
-            checkpointing.attach(strategy)
-        if saved is None:
-            start = 0
-            strategy.eval(test_stream, **loader)  # the original model's UT-Acc
-        else:
-            for plugin in plugins:  # model surgery (RKR) before the model's state goes back
-                if hasattr(plugin, "prepare"):
-                    plugin.prepare(clip)
-            start = checkpointing.resume(strategy, saved)
-        for experience in list(train_stream)[start:]:
-            strategy.train(experience, **loader)
-            strategy.eval(test_stream, **loader)
-            if checkpoint.enabled:
-                checkpointing.save(strategy)
-    return call_on_main(_finish, run_dir)
+
+def build_strategy(clip: CLIPClassifier, experiment: ExperimentData, loggers: list, plugins: list[SupervisedPlugin],
+                   training: TrainingSpec, evaluation: EvaluationSpec, *, seed: int,
+                   device: torch.device) -> CLIPStrategy:
+    """The run's strategy: Adam (and the step LR schedule) over ``clip``, the methods, the evaluator."""
+    optimizer = torch.optim.Adam(clip.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+    return CLIPStrategy(
+        model=clip, optimizer=optimizer, train_mb_size=training.batch_size, train_epochs=training.epochs,
+        eval_mb_size=evaluation.batch_size, device=device, precision=training.precision,
+        grad_clip_norm=training.grad_clip_norm, plugins=plugins + build_schedule(optimizer, training),
+        evaluator=build_evaluator(experiment, evaluation, loggers, num_workers=training.num_workers,
+                                  pin_memory=training.pin_memory), seed=seed,
+        find_unused_parameters=training.find_unused_parameters,
+        max_consecutive_nonfinite=training.max_consecutive_nonfinite,
+    )
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, training: TrainingSpec) -> list[LRSchedulerPlugin]:
+    """The step LR schedule of ``training.lr_milestones`` (x0.1 at each), as Avalanche's plugin; none without."""
+    if not training.lr_milestones:
+        return []
+    plugin = LRSchedulerPlugin(torch.optim.lr_scheduler.MultiStepLR(optimizer, list(training.lr_milestones), 0.1))
+    plugin.supports_distributed = True  # Avalanche's flag: every process steps its scheduler alike
+    return [plugin]
+
+
+def _run_sessions(strategy: CLIPStrategy, checkpointing: RunCheckpointing, saved: LoadedCheckpoint | None,
+                  train_stream, test_stream, *, save: bool, training: TrainingSpec) -> None:
+    """Train and evaluate every session not done yet (after measuring the original model in a new run)."""
+    loader = dict(num_workers=training.num_workers, pin_memory=training.pin_memory)
+    if save or saved is not None:
+        checkpointing.attach(strategy)
+    if saved is None:
+        start = 0
+        strategy.eval(test_stream, **loader)  # the original model's UT-Acc
+    else:
+        start = checkpointing.resume(strategy, saved)
+    for experience in list(train_stream)[start:]:
+        strategy.train(experience, **loader)
+        strategy.eval(test_stream, **loader)
+        if save:
+            checkpointing.save(strategy)
+
+
+def _open_run_dir(output_dir: str, *, resume: bool, overwrite: bool, resolved_config: str | None,
+                  keep: int) -> tuple[Path, CheckpointFiles, LoadedCheckpoint | None]:
+    """The run directory, ready; its checkpoints; the one to resume from (None: the run starts from the beginning)."""
+    run_dir = call_on_main(prepare_run_dir, output_dir, overwrite=overwrite, resume=resume)
+    files = CheckpointFiles(run_dir / CHECKPOINTS_DIR, keep=keep)
+    saved = _checkpoint_to_resume(files, run_dir) if resume else None
+    if resolved_config is not None and DistributedHelper.is_main_process:
+        atomic_write_text(run_dir / "config.yaml", resolved_config)
+    return run_dir, files, saved
+
+
+def _checkpoint_to_resume(files: CheckpointFiles, run_dir: Path) -> LoadedCheckpoint | None:
+    """The newest good checkpoint (its format checked); without one, the run directory is emptied to start again."""
+    with main_process_first():  # the main process sets aside a damaged checkpoint before the others look
+        saved = files.load_latest()
+    if saved is not None:
+        check_state_format(saved.state, saved.path)
+        return saved
+    if DistributedHelper.is_main_process:
+        logger.warning("No usable checkpoint in %s: the run starts from the beginning.", run_dir)
+    call_on_main(clear_run_outputs, run_dir)
+    return None
+
+
+def _open_loggers(stack: ExitStack, run_dir: Path, info: RunInfo, evaluation: EvaluationSpec,
+                  saved: LoadedCheckpoint | None) -> list:
+    """The run's loggers (on the main process only: Avalanche's refuse to exist on the others), closed by ``stack``."""
+    if not DistributedHelper.is_main_process:
+        return []
+    log_file = stack.enter_context(open(run_dir / "log.txt", "a", encoding="utf-8"))
+    resume_after = None if saved is None else completed_in(saved.state)
+    loggers = [InteractiveLogger(), TextLogger(log_file), ResultsLogger(run_dir, run_info=info,
+                                                                         resume_after=resume_after)]
+    if evaluation.tensorboard:
+        tensorboard = TensorboardLogger(tb_log_dir=str(run_dir / "tb"))
+        stack.callback(tensorboard.writer.close)
+        loggers.append(tensorboard)
+    return loggers
 
 
 def _finish(run_dir: Path) -> dict[str, Any]:
@@ -267,5 +317,5 @@ def _finish(run_dir: Path) -> dict[str, Any]:
     return read_results(run_dir)
 
 
-__all__ = ["build_benchmark", "build_evaluator", "build_model", "method_label", "resume_config", "run",
-           "seed_everything", "seed_plugins"]
+__all__ = ["build_benchmark", "build_evaluator", "build_model", "build_schedule", "build_strategy", "method_label",
+           "resume_config", "run", "seed_everything", "seed_plugins"]

@@ -249,6 +249,8 @@ class CLIPClassifier(DynamicModule):
 
     def _prompt_cache_key(self, vocabulary: PromptVocabulary, device: torch.device) -> tuple:
         autocast = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None
+        # Autograd's version counter (private, but what its in-place checks rely on) sees every in-place write by
+        # anyone (an optimizer of a user's own loop, a merge, a load): a counter we bump would miss those.
         versions = tuple((id(p), p._version) for p in tower_parameters(self.clip, "text"))
         return (id(vocabulary), device, autocast, self.trim_text, versions)
 

@@ -4,7 +4,8 @@ Mixed precision, gradient-norm clipping, an optimizer over the trainable paramet
 the dataset's ``collate_fn`` in training too. Methods are plugins (``training.plugins``); this
 class holds no method-specific code. For reliability: a data order fixed by the seed, steps with
 a non-finite loss skipped and counted, and a resume point to continue an interrupted experience
-exactly where it stopped (``experiment.checkpointing`` saves and restores the rest of the state).
+exactly where it stopped (its :meth:`CLIPStrategy.state_dict`; :mod:`avalanche_clip.checkpointing`
+saves and restores the rest of a run's state).
 
 Under torch.distributed (a script launched with ``torchrun``, see :mod:`avalanche_clip.distributed`)
 the same class trains the student in DDP on each process's shard of the data, and evaluates each
@@ -13,8 +14,8 @@ shard, the metrics seeing the gathered outputs of the whole stream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
 
 import torch
 from avalanche.benchmarks.utils.data_loader import collate_from_data_or_kwargs
@@ -43,14 +44,6 @@ class TrainPosition:
     experience: int
     epoch: int
     batch: int
-
-
-@dataclass(frozen=True)
-class ResumePoint:
-    """Where an interrupted experience continues, and what to restore there (see ``CLIPStrategy.resume_at``)."""
-
-    position: TrainPosition
-    restore: Callable[[], None]
 
 
 class CLIPStrategy(SupervisedTemplate):
@@ -144,7 +137,7 @@ class CLIPStrategy(SupervisedTemplate):
         """The epoch of the current experience being trained (0-based)."""
         self.epoch_batches = 0
         """Batches of the current epoch consumed so far (skipped steps included)."""
-        self._resume: ResumePoint | None = None
+        self._resume: TrainPosition | None = None  # where the next train call starts (load_state_dict)
 
     def autocast(self):
         """The autocast context of this strategy's precision."""
@@ -249,27 +242,35 @@ class CLIPStrategy(SupervisedTemplate):
         """Where training is: the experience, its epoch, and the batches of that epoch done."""
         return TrainPosition(self.experience.current_experience, self.epoch, self.epoch_batches)
 
-    def resume_at(self, position: TrainPosition, restore: Callable[[], None]) -> None:
-        """Continue an interrupted experience at ``position`` in the next ``train`` of it.
+    def state_dict(self) -> dict[str, Any]:
+        """The strategy's progress: experiences trained, and where training is inside one (None between them)."""
+        position = None if self.experience is None else asdict(self.train_position)
+        return {"experiences_completed": self.clock.train_exp_counter, "position": position}
 
-        That ``train`` call runs the callbacks that start the experience, skips the epochs
-        before ``position.epoch``, runs the callbacks that start that epoch, calls ``restore()``
-        (which puts back the state saved at ``position``: optimizer, counters, RNG, metrics),
-        and trains from batch ``position.batch`` of the epoch's order on (earlier batches are
-        not read).
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Make the next ``train`` continue where :meth:`state_dict` was taken.
+
+        Between experiences, that ``train`` starts the next experience as usual. Inside one, it
+        runs the callbacks that start the experience, skips the epochs done, runs the callbacks
+        that start the interrupted epoch, and trains from the batch of that epoch's order where
+        the state was taken (earlier batches are not read). The rest of a run's state (counters,
+        optimizer, RNG, metrics) is its components' own: a resumed run's checkpointing plugin puts
+        it back in those epoch-start callbacks (``checkpointing.RunCheckpointing``).
         """
-        self._resume = ResumePoint(position, restore)
+        position = state["position"]
+        self._resume = (TrainPosition(state["experiences_completed"], 0, 0) if position is None
+                        else TrainPosition(**position))
 
     def _train_exp(self, experience, eval_streams=None, **kwargs):
         """The epochs of one experience, from the resume point when one is set for it."""
         resume, self._resume = self._resume, None
-        if resume is not None and resume.position.experience != experience.current_experience:
-            raise RuntimeError(f"The resume point is in experience {resume.position.experience}, but training "
+        if resume is not None and resume.experience != experience.current_experience:
+            raise RuntimeError(f"The resume point is in experience {resume.experience}, but training "
                                f"starts with experience {experience.current_experience}.")
         if resume is not None and self.train_sampler is None:
             raise RuntimeError("Resuming inside an experience needs the SeededEpochSampler of "
                                "CLIPStrategy.make_train_dataloader, to skip the batches already done.")
-        first_epoch = 0 if resume is None else resume.position.epoch
+        first_epoch = 0 if resume is None else resume.epoch
         for self.epoch in range(first_epoch, self.train_epochs):
             self.epoch_batches = 0
             if self.train_sampler is not None:
@@ -278,10 +279,9 @@ class CLIPStrategy(SupervisedTemplate):
             if self._stop_training:  # early stopping
                 self._stop_training = False
                 break
-            if resume is not None:
-                resume.restore()
-                self.epoch_batches = resume.position.batch
-                self.train_sampler.skip(resume.position.batch * self.train_mb_size)
+            if resume is not None:  # the callbacks above have reset the counters; training goes on from here
+                self.epoch_batches = resume.batch
+                self.train_sampler.skip(resume.batch * self.train_mb_size)
                 resume = None
             self.training_epoch(**kwargs)
             self._after_training_epoch(**kwargs)
@@ -375,4 +375,4 @@ class CLIPStrategy(SupervisedTemplate):
         self._eval_position = 0
 
 
-__all__ = ["CLIPStrategy", "ResumePoint", "TrainPosition"]
+__all__ = ["CLIPStrategy", "TrainPosition"]

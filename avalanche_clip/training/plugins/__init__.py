@@ -1,8 +1,12 @@
-"""The continual-learning methods of PROTOCOL.md section 6 as Avalanche plugins, one file each."""
+"""The continual-learning methods of PROTOCOL.md section 6 as Avalanche plugins, one file each.
+
+Each derives from :class:`MethodPlugin`, the protocol a user's own method follows too.
+"""
 
 from .geodl import GeoDLPlugin, gfk_distance
 from .imm import IMM_MODES, IMMMode, IMMPlugin, empirical_fisher, mean_imm, mode_imm
 from .lwf import LwFPlugin, distillation_kl, similarity_logits
+from .method_plugin import MethodPlugin
 from .rkr import RKRPlugin
 from .teacher import Teacher, TeacherPlugin
 from .vr_lwf import VRLwFPlugin, pseudo_sentences
@@ -13,6 +17,7 @@ __all__ = [
     "IMMPlugin",
     "IMM_MODES",
     "LwFPlugin",
+    "MethodPlugin",
     "RKRPlugin",
     "Teacher",
     "TeacherPlugin",

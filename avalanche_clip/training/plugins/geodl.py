@@ -27,11 +27,16 @@ device; no D×D matrix is formed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
 from ..._checks import check_non_negative, check_positive_int
 from .teacher import TeacherPlugin, select_prompt_rows
+
+if TYPE_CHECKING:
+    from ..strategy import CLIPStrategy
 
 _SMALL_ANGLE = 1e-3  # below it the last coefficient is its Taylor series (the formula cancels)
 
@@ -111,12 +116,12 @@ class GeoDLPlugin(TeacherPlugin, supports_distributed=True):
         self.subspace_dim = check_positive_int("subspace_dim", subspace_dim)
         self._classes: list[int] = []
 
-    def before_training_exp(self, strategy, **kwargs):
+    def before_training_exp(self, strategy: "CLIPStrategy", **kwargs):
         super().before_training_exp(strategy, **kwargs)
         self._classes = strategy.model.seen_classes if self.teacher.text_changes else []
         strategy.model.request_text_features(self._classes)
 
-    def before_backward(self, strategy, **kwargs):
+    def before_backward(self, strategy: "CLIPStrategy", **kwargs):
         features = strategy.model.last_features
         if self.teacher.image_changes:
             teacher_image = self.teacher.image_features(strategy.mb_x, features.image)  # [B, D]

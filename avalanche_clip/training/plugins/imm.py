@@ -13,16 +13,19 @@ so the merge stays identical everywhere.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Iterator, Literal, Mapping, get_args
+from typing import TYPE_CHECKING, Iterable, Iterator, Literal, Mapping, get_args
 
 import torch
 import torch.nn.functional as F
-from avalanche.training.plugins import SupervisedPlugin
 from torch import Tensor, nn
 
 from ..._checks import check_choice, check_non_negative, check_positive, check_positive_int
 from ...distributed import average_across_ranks
+from .method_plugin import MethodPlugin
 from .teacher import check_clip_model
+
+if TYPE_CHECKING:
+    from ..strategy import CLIPStrategy
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ def trained_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
-class IMMPlugin(SupervisedPlugin, supports_distributed=True):
+class IMMPlugin(MethodPlugin, supports_distributed=True):
     """Incremental moment matching: merge each session's result with the model before it.
 
     ``θ_old`` (the trained parameters only) is kept from the start of each session, before its
@@ -115,7 +118,7 @@ class IMMPlugin(SupervisedPlugin, supports_distributed=True):
         self._old_params: dict[str, Tensor] | None = None
         self._old_fisher: dict[str, Tensor] | None = None
 
-    def before_training_exp(self, strategy, **kwargs):
+    def before_training_exp(self, strategy: "CLIPStrategy", **kwargs):
         model = check_clip_model(strategy.model)
         params = trained_parameters(model)
         experience = strategy.experience.current_experience
@@ -131,7 +134,7 @@ class IMMPlugin(SupervisedPlugin, supports_distributed=True):
                 self._old_fisher = average_across_ranks(fisher)
             self._old_fisher = {n: f.to(params[n].device) for n, f in self._old_fisher.items()}
 
-    def after_training_exp(self, strategy, **kwargs):
+    def after_training_exp(self, strategy: "CLIPStrategy", **kwargs):
         params = trained_parameters(strategy.model)
         missing = set(params) - set(self._old_params)
         if missing:
@@ -155,7 +158,7 @@ class IMMPlugin(SupervisedPlugin, supports_distributed=True):
         self._old_params = None
         logger.info("IMM (%s) merged %d parameter tensors with alpha=%g.", self.mode, len(params), self.alpha)
 
-    def _session_batches(self, strategy) -> Iterator[tuple[Tensor, Tensor]]:
+    def _session_batches(self, strategy: "CLIPStrategy") -> Iterator[tuple[Tensor, Tensor]]:
         """(images, labels) of the session's training batches, read through the strategy's ``mb_x``/``mb_y``."""
         saved = strategy.mbatch
         try:

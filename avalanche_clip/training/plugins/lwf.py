@@ -7,7 +7,7 @@ to the current one, from the first session on). Each side uses its own logit sca
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from torch import Tensor
@@ -15,6 +15,9 @@ from torch import Tensor
 from ..._checks import check_non_negative, check_positive
 from ...models import ForwardFeatures
 from .teacher import Teacher, TeacherPlugin, select_prompt_rows
+
+if TYPE_CHECKING:
+    from ..strategy import CLIPStrategy
 
 
 class _DistillationKL(torch.autograd.Function):
@@ -101,12 +104,12 @@ class LwFPlugin(TeacherPlugin, supports_distributed=True):
         self.temperature = check_positive("temperature", temperature)
         self._classes: list[int] = []
 
-    def before_training_exp(self, strategy, **kwargs):
+    def before_training_exp(self, strategy: "CLIPStrategy", **kwargs):
         super().before_training_exp(strategy, **kwargs)
         self._classes = strategy.model.seen_classes
         strategy.model.request_text_features(self._classes)
 
-    def before_backward(self, strategy, **kwargs):
+    def before_backward(self, strategy: "CLIPStrategy", **kwargs):
         features = strategy.model.last_features
         teacher_image = self.teacher.image_features(strategy.mb_x, features.image)  # [B, D]
         term = prompt_distillation(features, teacher_image, self.teacher, self._classes,

@@ -9,18 +9,22 @@ rectifiers keep training across sessions. The authors train them with lr 1e-5 (t
 
 from __future__ import annotations
 
-from avalanche.training.plugins import SupervisedPlugin
+from typing import TYPE_CHECKING
 
 from ..._checks import check_positive_int
 from ...models import CLIPClassifier
 from ...models.rkr import add_rectifiers, rectifiers
+from .method_plugin import MethodPlugin
 from .teacher import check_clip_model
+
+if TYPE_CHECKING:
+    from ..strategy import CLIPStrategy
 
 UPDATED_TOWERS = {"whole": ("image", "text"), "image": ("image",), "text": ("text",)}
 """The towers RKR rectifies under each update variant (WM, IO, TO)."""
 
 
-class RKRPlugin(SupervisedPlugin, supports_distributed=True):
+class RKRPlugin(MethodPlugin, supports_distributed=True):
     """Rectification-based knowledge retention: rectifiers on a frozen CLIP.
 
     The surgery happens once, in ``before_training`` of the first ``train`` call, before the
@@ -47,7 +51,7 @@ class RKRPlugin(SupervisedPlugin, supports_distributed=True):
         """Seed the rectifiers' initialisation (before the surgery)."""
         self.seed = seed
 
-    def before_training(self, strategy, **kwargs):
+    def before_training(self, strategy: "CLIPStrategy", **kwargs):
         self.prepare(check_clip_model(strategy.model))
 
     def prepare(self, model: CLIPClassifier) -> None:
@@ -61,13 +65,6 @@ class RKRPlugin(SupervisedPlugin, supports_distributed=True):
         ranks = {layer.rank for layer in existing.values()}
         if ranks != {self.rank}:
             raise ValueError(f"The model already has rectifiers of rank {sorted(ranks)}, not rank={self.rank}.")
-
-    def state_dict(self) -> dict:
-        """Empty: the rectifiers are part of the model's state."""
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Nothing to restore (see :meth:`state_dict`)."""
 
 
 __all__ = ["RKRPlugin", "UPDATED_TOWERS"]

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
-from avalanche.training.plugins import SupervisedPlugin
 from torch import Tensor
 
 from ...models import CLIPClassifier, ForwardFeatures
 from ...models.text_encoding import encode_prompts, encode_text, normalized
+from .method_plugin import MethodPlugin
+
+if TYPE_CHECKING:
+    from ..strategy import CLIPStrategy
 
 
 @contextmanager
@@ -143,7 +146,7 @@ class Teacher:
         return teacher
 
 
-class TeacherPlugin(SupervisedPlugin, supports_distributed=True):
+class TeacherPlugin(MethodPlugin, supports_distributed=True):
     """Base of the distillation plugins: holds the :class:`Teacher` of the current session.
 
     The teacher is taken in ``before_training_exp`` and released in ``after_training_exp`` (the
@@ -157,7 +160,7 @@ class TeacherPlugin(SupervisedPlugin, supports_distributed=True):
         self.teacher: Teacher | None = None
         self._restored: dict | None = None
 
-    def before_training_exp(self, strategy, **kwargs):
+    def before_training_exp(self, strategy: "CLIPStrategy", **kwargs):
         model = check_clip_model(strategy.model)
         experience = strategy.experience.current_experience
         restored, self._restored = self._restored, None
@@ -166,7 +169,7 @@ class TeacherPlugin(SupervisedPlugin, supports_distributed=True):
         else:
             self.teacher = Teacher(model, experience=experience)
 
-    def after_training_exp(self, strategy, **kwargs):
+    def after_training_exp(self, strategy: "CLIPStrategy", **kwargs):
         self.teacher = None
 
     def state_dict(self) -> dict:

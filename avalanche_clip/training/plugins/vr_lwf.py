@@ -12,6 +12,8 @@ distils on its own batch and DDP averages the gradients.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
@@ -19,6 +21,9 @@ from ..._checks import check_non_negative, check_positive, check_positive_int
 from ...models import TokenizerInfo
 from .lwf import distillation_kl, prompt_distillation, similarity_logits
 from .teacher import TeacherPlugin
+
+if TYPE_CHECKING:
+    from ..strategy import CLIPStrategy
 
 
 def pseudo_sentences(tokenizer_info: TokenizerInfo, num: int, length: int, generator: torch.Generator) -> Tensor:
@@ -87,7 +92,7 @@ class VRLwFPlugin(TeacherPlugin, supports_distributed=True):
         self.seed = seed
         self.generator.manual_seed(0 if seed is None else seed)
 
-    def before_training_exp(self, strategy, **kwargs):
+    def before_training_exp(self, strategy: "CLIPStrategy", **kwargs):
         super().before_training_exp(strategy, **kwargs)
         previous = getattr(strategy.experience, "previous_classes", None)
         if previous is None:
@@ -99,7 +104,7 @@ class VRLwFPlugin(TeacherPlugin, supports_distributed=True):
         self._lwf_classes = strategy.model.seen_classes if self.lwf_term and previous else []
         strategy.model.request_text_features(self._lwf_classes)
 
-    def before_backward(self, strategy, **kwargs):
+    def before_backward(self, strategy: "CLIPStrategy", **kwargs):
         model = strategy.model
         features = model.last_features
         tokens = pseudo_sentences(model.tokenizer_info, self.num_pseudo, self.pseudo_length, self.generator)

@@ -9,9 +9,11 @@ the last of the strategy's own plugins. A step skipped for a non-finite loss cha
 every checkpoint holds a good state; one whose model would hold a NaN or an infinity (a fault
 outside the training step) is not written, keeping the last good one.
 
-To resume, the runner builds the run as before and calls :meth:`RunCheckpointing.resume`: the
-state goes back into the strategy, and the strategy continues at the checkpoint's position in
-the data (the rest of its epoch, in the same order, with the same random draws).
+To resume, the runner builds the run as before, attaches the plugin and calls
+:meth:`RunCheckpointing.resume`: the state goes back into the strategy's components, and the
+strategy continues at the checkpoint's position in the data (the rest of its epoch, in the same
+order, with the same random draws); the plugin's ``before_training_epoch``, the last of that
+epoch's start callbacks, puts back what the loop builds or resets at its start.
 """
 
 from __future__ import annotations
@@ -25,14 +27,15 @@ import torch
 from avalanche.distributed import DistributedHelper
 from avalanche.training.plugins import SupervisedPlugin
 
-from ..training.strategy import CLIPStrategy
+from ..training import CLIPStrategy
 from .checkpoint_files import CheckpointFiles, LoadedCheckpoint
 from .run_state import (
     capture_run_state,
+    check_state_format,
+    experiences_completed,
+    restore_at_resume_point,
     restore_run_state,
-    restore_training_progress,
-    resume_position,
-    stateless_plugins,
+    stateless_components,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,24 +68,26 @@ class RunCheckpointing(SupervisedPlugin, supports_distributed=True):
         self.every_iterations = every_iterations
         self.config = json.loads(json.dumps(config, default=str))  # as it reads back from a checkpoint
         self.last_path: Path | None = None
+        self._resuming: dict[str, Any] | None = None  # a checkpoint whose resume point is not reached yet
 
     def attach(self, strategy: CLIPStrategy) -> None:
         """Add this plugin to ``strategy`` after its Clock, so it sees each iteration complete."""
         strategy.plugins.append(self)
-        unsaved = stateless_plugins(strategy)
+        unsaved = stateless_components(strategy)
         if unsaved:
-            logger.warning("Plugins %s have no state_dict: a checkpoint cannot hold their state, so a resumed run "
-                           "restarts them and may differ from an uninterrupted one.", unsaved)
+            logger.warning("%s hold state a checkpoint cannot save (a plugin that is not a MethodPlugin, a metric "
+                           "with no state_dict): a resumed run restarts them and may differ from an uninterrupted "
+                           "one.", unsaved)
 
     def after_training_iteration(self, strategy: CLIPStrategy, **kwargs) -> None:
         if self.every_iterations is not None and strategy.clock.train_iterations % self.every_iterations == 0:
-            self._write(strategy, strategy.train_position)
+            self._write(strategy)
 
     def save(self, strategy: CLIPStrategy) -> Path | None:
         """Write a checkpoint between experiences (after an experience and its evaluation)."""
-        return self._write(strategy, None)
+        return self._write(strategy)
 
-    def _write(self, strategy: CLIPStrategy, position) -> Path | None:
+    def _write(self, strategy: CLIPStrategy) -> Path | None:
         """Write a checkpoint, unless the model holds a non-finite value: the last good one is kept then."""
         bad = [name for name, p in strategy.model.named_parameters() if not bool(torch.isfinite(p).all())]
         if bad:
@@ -90,7 +95,7 @@ class RunCheckpointing(SupervisedPlugin, supports_distributed=True):
                            "last good checkpoint (%s) is kept.", strategy.clock.train_iterations, bad[:3],
                            self.last_path)
             return None
-        state = capture_run_state(strategy, position=position, config=self.config)  # collective (RNG states)
+        state = capture_run_state(strategy, config=self.config)  # collective (RNG states)
         if DistributedHelper.is_main_process:  # the others' parameters and optimizer are the same (DDP)
             self.last_path = self.files.save(state)
         return self.last_path
@@ -102,10 +107,11 @@ class RunCheckpointing(SupervisedPlugin, supports_distributed=True):
         an experience, the strategy resumes that experience at the checkpoint's step.
 
         Raises:
-            ValueError: the checkpoint was written with another configuration, or does not fit
-                this run's model, plugins or metrics.
+            ValueError: the checkpoint has another format, was written with another configuration,
+                or does not fit this run's model, plugins or metrics.
         """
         state = checkpoint.state
+        check_state_format(state, checkpoint.path)
         differences = _differences(state.get("config"), self.config)
         if differences:
             raise ValueError(
@@ -113,17 +119,19 @@ class RunCheckpointing(SupervisedPlugin, supports_distributed=True):
                 f"{'; '.join(differences[:5])}). Resume with the configuration of that run (its config.yaml), "
                 "or start a new run in another --output_dir."
             )
+        if self not in strategy.plugins:
+            raise RuntimeError("RunCheckpointing.resume needs the plugin attached to the strategy (attach), to "
+                               "restore the rest of the state where training resumes.")
         restore_run_state(strategy, state)
-        strategy.resume_at(resume_position(state), lambda: restore_training_progress(strategy, state))
+        self._resuming = state
         self.last_path = checkpoint.path
-        return state["experiences_completed"]
+        return experiences_completed(state)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Empty: the checkpoint files are this plugin's state."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Nothing to restore (see :meth:`state_dict`)."""
+    def before_training_epoch(self, strategy: CLIPStrategy, **kwargs) -> None:
+        """At the resumed epoch's start, after the other callbacks: the rest of the checkpoint's state."""
+        state, self._resuming = self._resuming, None
+        if state is not None:
+            restore_at_resume_point(strategy, state)
 
 
 __all__ = ["RunCheckpointing"]
