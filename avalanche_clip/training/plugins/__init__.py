@@ -1,6 +1,6 @@
 """The continual-learning methods of PROTOCOL.md section 6 as Avalanche plugins, one file each."""
 
-from .geodl import GeoDLPlugin, gfk_distance
+from .geodl import GFK_KERNELS, GeoDLPlugin, authors_gfk_distance, gfk_distance
 from .imm import IMM_MODES, IMMMode, IMMPlugin, empirical_fisher, mean_imm, mode_imm
 from .lwf import LwFPlugin, distillation_kl, similarity_logits
 from .rkr import RKRPlugin
@@ -8,6 +8,7 @@ from .teacher import Teacher, TeacherPlugin
 from .vr_lwf import VRLwFPlugin, pseudo_sentences
 
 __all__ = [
+    "GFK_KERNELS",
     "GeoDLPlugin",
     "IMMMode",
     "IMMPlugin",
@@ -17,6 +18,7 @@ __all__ = [
     "Teacher",
     "TeacherPlugin",
     "VRLwFPlugin",
+    "authors_gfk_distance",
     "distillation_kl",
     "empirical_fisher",
     "gfk_distance",
