@@ -1,6 +1,6 @@
 """The paper's tables on the embedded world: every method under OST and MST, WM / IO / TO.
 
-Runs FT, LwF, GeoDL, IMM, RKR and VR-LwF in each protocol and variant, Joint-FT as the MST
+Runs FT, LwF, GeoDL (and GeoDL with its authors' kernel), IMM, RKR and VR-LwF in each protocol and variant, Joint-FT as the MST
 upper bound (the original model is every run's first measurement), each through the same runner
 and defaults as ``ost_finetune.py`` / ``mst_vrlwf.py``, then writes the tables (markdown, CSV)
 and plots, and ``timings.json``. A run that already finished is not repeated, so an interrupted
@@ -29,13 +29,21 @@ from avalanche_clip.evaluation import write_report
 
 CONFIGS = {"ost": "ost_finetune.yaml", "mst": "mst_vrlwf.yaml", "joint": "mst_vrlwf.yaml"}
 """Protocol -> the example config its runs start from (examples/configs/)."""
+
+
+def plugin(name: str, **init_args) -> dict:
+    """A plugin of the config's ``plugins`` list: an ``avalanche_clip.training`` class and its arguments."""
+    return {"class_path": f"avalanche_clip.training.{name}", "init_args": init_args}
+
+
 PLUGINS = {
     "FT": [],
-    "LwF": ["LwFPlugin"],
-    "GeoDL": ["GeoDLPlugin"],
-    "IMM": ["IMMPlugin"],
-    "RKR": ["RKRPlugin"],
-    "VR-LwF": ["VRLwFPlugin"],
+    "LwF": [plugin("LwFPlugin")],
+    "GeoDL": [plugin("GeoDLPlugin")],
+    "GeoDL-authors": [plugin("GeoDLPlugin", kernel="authors")],
+    "IMM": [plugin("IMMPlugin")],
+    "RKR": [plugin("RKRPlugin")],
+    "VR-LwF": [plugin("VRLwFPlugin")],
 }
 """Method label -> the plugins of its runs."""
 
@@ -53,9 +61,8 @@ def runs(methods, protocols, variants) -> list[tuple[str, str, str]]:
 def arguments(protocol: str, variant: str, method: str, seed: int, run_dir: Path, rkr_lr_factor: float,
               threads: int | None) -> list[str]:
     """The command line of one run, on top of its protocol's example config (a half-written run is redone)."""
-    plugins = [{"class_path": f"avalanche_clip.training.{name}"} for name in PLUGINS.get(method, [])]
     args = ["--output_dir", str(run_dir), "--overwrite", "--seed", str(seed), "--model.update", variant,
-            "--plugins", json.dumps(plugins), "--evaluation.tensorboard", "false"]
+            "--plugins", json.dumps(PLUGINS.get(method, [])), "--evaluation.tensorboard", "false"]
     if protocol == "joint":
         args += ["--protocol.name", "joint"]
     if method == "RKR":  # the paper trains RKR's rectifiers at 10x the fine-tuning lr
@@ -79,7 +86,7 @@ def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), meth
     Args:
         output_dir: one run directory per configuration goes here, and the report in ``report/``.
         seeds: run seeds; the report averages over them.
-        methods: method labels among FT, LwF, GeoDL, IMM, RKR, VR-LwF.
+        methods: method labels among FT, LwF, GeoDL, GeoDL-authors, IMM, RKR, VR-LwF.
         protocols: ``ost`` and/or ``mst`` (``mst`` adds Joint-FT).
         variants: ``whole`` (WM), ``image`` (IO), ``text`` (TO).
         rkr_lr_factor: RKR's learning rate relative to the others (the paper: 1e-5 vs 1e-6).

@@ -2,12 +2,14 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from avalanche_clip.models import RectifiedLinear, TokenizerInfo, add_rectifiers, rectifiers
 from avalanche_clip.training.plugins import (
+    authors_gfk_distance,
     distillation_kl,
     empirical_fisher,
     gfk_distance,
@@ -16,6 +18,7 @@ from avalanche_clip.training.plugins import (
     pseudo_sentences,
     similarity_logits,
 )
+from avalanche_clip.training.plugins.geodl import authors_gfk_kernel, newton_schulz_inverse, orthogonal_complement
 from conftest import CLASS_NAMES
 
 
@@ -48,6 +51,30 @@ def test_distillation_kl_gradient_is_p_minus_q_over_batch_and_temperature():
     expected = (F.softmax(student / 2, -1) - F.softmax(teacher / 2, -1)) / (2 * 2.0)
     assert torch.allclose(student.grad, expected, atol=1e-7)
     assert teacher.grad is None  # the teacher side is detached
+
+
+def _logit_scale_gradient(kl, dtype: torch.dtype, seed: int) -> float:
+    """d KL / d s for student logits ``s · cos`` with cosines of unit features and s = 100 (CLIP's)."""
+    generator = torch.Generator().manual_seed(seed)
+    image = F.normalize(torch.randn(32, 64, generator=generator, dtype=torch.float64), dim=-1)
+    text = F.normalize(torch.randn(80, 64, generator=generator, dtype=torch.float64), dim=-1)
+    teacher = 100.0 * image @ (text + 0.05 * torch.randn(text.shape, generator=generator, dtype=torch.float64)).T
+    scale = torch.tensor(100.0, dtype=dtype, requires_grad=True)
+    kl(scale * (image @ text.T).to(dtype), teacher.to(dtype)).backward()
+    return scale.grad.item()
+
+
+def test_distillation_kl_in_float32_is_as_exact_as_log_softmax_near_clip_logit_scale():
+    def log_softmax_kl(student, teacher):
+        q = torch.softmax(teacher, -1)
+        return (q * (torch.log_softmax(teacher, -1) - torch.log_softmax(student, -1))).sum(-1).mean()
+
+    def worst_error(kl):
+        return max(abs(_logit_scale_gradient(kl, torch.float32, seed) / _logit_scale_gradient(
+            log_softmax_kl, torch.float64, seed) - 1) for seed in range(10))
+
+    # the worst relative error over 10 draws; x − logsumexp(x) was ~10× log_softmax's
+    assert worst_error(distillation_kl) <= 2 * worst_error(log_softmax_kl)
 
 
 def test_distillation_kl_of_identical_logits_is_exactly_zero_with_zero_gradient():
@@ -270,3 +297,75 @@ def test_rkr_surgery_happens_once(make_model):
         add_rectifiers(model.clip, ["image"])
     with pytest.raises(ValueError, match="rank must be an integer >= 1"):
         add_rectifiers(make_model().clip, ["image"], rank=0)
+
+
+# ------------------------------------------------------- GFK as GeoDL's authors compute it
+
+
+def authors_kernel_by_hand(student: np.ndarray, teacher: np.ndarray, complement_dim: int) -> np.ndarray:
+    """Each step of the authors' ``GFK_distill_normalise.py`` in numpy, float64."""
+    dim = min(student.shape) - 2
+
+    def subspace(x):
+        samples = x.T - x.T.mean(axis=0, keepdims=True)  # [D, N], each sample centred over its features
+        return np.linalg.svd(samples, full_matrices=False)[0][:, :dim]
+
+    def newton_schulz_inverse(m):
+        norm = np.sqrt((m ** 2).sum())
+        half = 0.5 * (3 * np.eye(len(m)) - m / norm) / np.sqrt(norm)
+        return half @ half
+
+    source, target = subspace(student), subspace(teacher)
+    complement = np.linalg.qr(source, mode="complete")[0][:, dim:dim + complement_dim]
+    a, b = source.T @ target, complement.T @ target
+    shared = (a.T @ a @ newton_schulz_inverse(b.T @ b) + b.T @ b @ newton_schulz_inverse(a.T @ a)) / 2
+    v = np.linalg.svd(shared)[0]
+    gamma = np.linalg.norm(a @ v, axis=0)
+    v1, v2 = a @ v / gamma, -(b @ v) / np.linalg.norm(b @ v, axis=0)
+    theta = np.arccos(np.clip(gamma, -1, 1))
+    b1 = np.diag(0.5 * (1 + np.sin(2 * theta) / (2 * theta + 1e-12)))
+    b2 = np.diag(0.5 * (np.cos(2 * theta) - 1) / (2 * theta + 1e-12))
+    b4 = np.diag(0.5 * (1 - np.sin(2 * theta) / (2 * theta + 1e-12)))
+    delta1 = np.zeros((dim + complement.shape[1], 2 * dim))
+    delta1[:dim, :dim], delta1[dim:, dim:] = v1, v2
+    delta = delta1 @ np.block([[b1, b2], [b2, b4]]) @ delta1.T
+    basis = np.hstack([source, complement])
+    return basis @ delta @ basis.T
+
+
+def test_newton_schulz_inverse_is_one_step_of_the_iteration():
+    m = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    norm = math.sqrt(5)
+    hand = [(3 - 1 / norm) ** 2 / (4 * norm), (3 - 2 / norm) ** 2 / (4 * norm)]
+    assert torch.allclose(newton_schulz_inverse(m), torch.diag(torch.tensor(hand, dtype=torch.float64)))
+
+
+def test_authors_gfk_distance_equals_their_steps_by_hand():
+    # the whole complement (D − d = 5 columns), so that it spans one subspace whatever QR returns
+    generator = torch.Generator().manual_seed(0)
+    student = F.normalize(torch.randn(5, 8, generator=generator, dtype=torch.float64), dim=-1)
+    teacher = F.normalize(student + 0.3 * torch.randn(5, 8, generator=generator, dtype=torch.float64), dim=-1)
+    kernel = authors_kernel_by_hand(student.numpy(), teacher.numpy(), complement_dim=5)
+    z = (student - teacher).numpy()
+    hand = np.einsum("nd,de,ne->n", z, kernel, z).mean()
+    assert torch.allclose(authors_gfk_kernel(student, teacher, complement_dim=5),
+                          torch.from_numpy(kernel), atol=1e-10)
+    assert authors_gfk_distance(student, teacher, complement_dim=5).item() == pytest.approx(hand, rel=1e-5)
+    assert authors_gfk_distance(student, teacher).item() != pytest.approx(
+        gfk_distance(student, teacher, subspace_dim=3).item(), rel=1e-3)  # another computation
+
+
+def test_authors_complement_keeps_only_its_first_columns():
+    basis = torch.linalg.qr(torch.randn(70, 3, dtype=torch.float64))[0]
+    complement = orthogonal_complement(basis, 60)
+    assert complement.shape == (70, 60)
+    assert torch.allclose(complement.T @ complement, torch.eye(60, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(basis.T @ complement, torch.zeros(3, 60, dtype=torch.float64), atol=1e-12)
+
+
+def test_authors_gfk_distance_is_zero_for_identical_features_and_for_fewer_than_three():
+    features = F.normalize(torch.randn(6, 16), dim=-1).requires_grad_(True)
+    distance = authors_gfk_distance(features, features.detach().clone())
+    distance.backward()
+    assert distance.item() == 0.0 and torch.equal(features.grad, torch.zeros_like(features))
+    assert authors_gfk_distance(torch.randn(2, 16), torch.randn(2, 16)).item() == 0.0

@@ -13,7 +13,7 @@ from avalanche.training.plugins import EvaluationPlugin, EWCPlugin
 from avalanche_clip.benchmarks import mst_benchmark, ost_benchmark
 from avalanche_clip.models import CLIPClassifier, RectifiedLinear, rectifiers, tower_of
 from avalanche_clip.training import CLIPStrategy, GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
-from avalanche_clip.training.plugins import gfk_distance, vr_lwf
+from avalanche_clip.training.plugins import authors_gfk_distance, gfk_distance, vr_lwf
 from conftest import CLASS_NAMES
 
 DISTILLATION = [LwFPlugin, VRLwFPlugin, GeoDLPlugin]
@@ -166,9 +166,11 @@ def test_vr_lwf_redraws_pseudo_sentences_every_step_from_its_seed(make_model, ge
 
 @pytest.mark.parametrize("update, image_term, text_term", [("whole", True, True), ("image", True, False),
                                                            ("text", False, True)])
-def test_geodl_terms_per_variant_equal_hand_computation(make_model, generated, update, image_term, text_term):
+@pytest.mark.parametrize("kernel", ["exact", "authors"])
+def test_geodl_terms_per_variant_equal_hand_computation(make_model, generated, update, image_term, text_term,
+                                                        kernel):
     model = make_model(update=update)
-    plugin = GeoDLPlugin(alpha=0.5, subspace_dim=3)
+    plugin = GeoDLPlugin(alpha=0.5, subspace_dim=3, kernel=kernel)
     images = images_of()
     strategy = start_session(model, plugin, streams(generated), 1, images)
     teacher = copy.deepcopy(model)
@@ -177,11 +179,13 @@ def test_geodl_terms_per_variant_equal_hand_computation(make_model, generated, u
     seen = list(range(7))
     image_s, text_s, _ = features(model, images, prompt_tokens(model, seen))
     image_t, text_t, _ = features(teacher, images, prompt_tokens(teacher, seen))
-    hand = 0.0
-    if image_term:
-        hand += gfk_distance(image_s, image_t, subspace_dim=3).item()
-    if text_term:
-        hand += gfk_distance(text_s, text_t, subspace_dim=3).item()
+    def distance(student, teacher):
+        if kernel == "authors":
+            return authors_gfk_distance(student, teacher).item()
+        return gfk_distance(student, teacher, subspace_dim=3).item()
+
+    hand = (distance(image_s, image_t) if image_term else 0.0) + (distance(text_s, text_t) if text_term else 0.0)
+    assert plugin.label == {"exact": "GeoDL", "authors": "GeoDL-authors"}[kernel]
     assert hand > 0 and term.item() == pytest.approx(0.5 * hand, rel=1e-3)
 
 
@@ -412,6 +416,8 @@ def test_each_method_beside_avalanche_ewc_trains_and_evaluates_three_mst_session
     (lambda: VRLwFPlugin(num_pseudo=0), "num_pseudo must be an integer >= 1"),
     (lambda: GeoDLPlugin(alpha=-1), "alpha must be a finite number >= 0"),
     (lambda: GeoDLPlugin(subspace_dim=0), "subspace_dim must be an integer >= 1"),
+    (lambda: GeoDLPlugin(kernel="paper"), "kernel='paper' is not valid. Available: 'exact', 'authors'"),
+    (lambda: GeoDLPlugin(complement_dim=0), "complement_dim must be an integer >= 1"),
     (lambda: IMMPlugin(alpha=-0.5), "alpha must be a finite number >= 0"),
     (lambda: IMMPlugin(alpha=1.5), r"alpha must be in \[0, 1\]"),
     (lambda: IMMPlugin(mode="median"), "mode='median' is not valid. Available: 'mean', 'mode'"),

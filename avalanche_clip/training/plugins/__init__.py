@@ -3,7 +3,7 @@
 Each derives from :class:`MethodPlugin`, the protocol a user's own method follows too.
 """
 
-from .geodl import GeoDLPlugin, gfk_distance
+from .geodl import GFK_KERNELS, GeoDLPlugin, authors_gfk_distance, gfk_distance
 from .imm import IMM_MODES, IMMMode, IMMPlugin, empirical_fisher, mean_imm, mode_imm
 from .lwf import LwFPlugin, distillation_kl, similarity_logits
 from .method_plugin import MethodPlugin
@@ -12,6 +12,7 @@ from .teacher import Teacher, TeacherPlugin
 from .vr_lwf import VRLwFPlugin, pseudo_sentences
 
 __all__ = [
+    "GFK_KERNELS",
     "GeoDLPlugin",
     "IMMMode",
     "IMMPlugin",
@@ -22,6 +23,7 @@ __all__ = [
     "Teacher",
     "TeacherPlugin",
     "VRLwFPlugin",
+    "authors_gfk_distance",
     "distillation_kl",
     "empirical_fisher",
     "gfk_distance",

@@ -23,22 +23,34 @@ i has norm ``sin θ_i``). With ``a = z A`` and ``c = z C`` for ``z = x − x^T``
 coefficient is taken at its limit where θ → 0 (½·2 = 1, 1, ⅓), which keeps identical student
 and teacher subspaces (θ = 0) finite. The subspace algebra runs in float64 on the features'
 device; no D×D matrix is formed.
+
+``kernel="authors"`` computes instead what GeoDL's authors' code computes
+(chrysts/geodesic_continual_learning, ``GFK_distill_normalise.py``), step by step in
+:func:`authors_gfk_kernel`: subspaces of dimension ``n − 2`` for ``n`` samples, each sample centred
+over its features before the SVD, only the first 60 columns of the student subspace's orthogonal
+complement, and an approximate HO-GSVD whose inverses are one Newton–Schulz step
+``¼(3I − M/‖M‖_F)² / ‖M‖_F``; the D×D kernel is formed, in float64, and detached.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from ..._checks import check_non_negative, check_positive_int
+from ..._checks import check_choice, check_non_negative, check_positive_int
 from .teacher import TeacherPlugin, select_prompt_rows
 
 if TYPE_CHECKING:
     from ..strategy import CLIPStrategy
 
 _SMALL_ANGLE = 1e-3  # below it the last coefficient is its Taylor series (the formula cancels)
+_AUTHORS_EPS = 1e-12  # the authors' guard in the kernel's coefficients, ``sin 2θ / (2θ + ε)``
+
+GFKKernel = Literal["exact", "authors"]
+GFK_KERNELS: tuple[str, ...] = get_args(GFKKernel)
 
 
 def subspace_basis(features: Tensor, dim: int) -> Tensor:
@@ -94,6 +106,75 @@ def gfk_distance(student: Tensor, teacher: Tensor, *, subspace_dim: int = 128) -
     return (along * a**2 + cross * a * c + across * c**2).sum(dim=1).mean()
 
 
+def centred_subspace(features: Tensor, dim: int) -> Tensor:
+    """The authors' subspace ``[D, dim]``: left singular vectors of ``featuresᵀ`` with each sample centred."""
+    samples = features.T  # [D, N]
+    _, _, vh = torch.linalg.svd((samples - samples.mean(dim=0)).T, full_matrices=False)  # vh: [N, D]
+    return vh[:dim].T
+
+
+def orthogonal_complement(basis: Tensor, count: int) -> Tensor:
+    """The first ``count`` columns ``[D, count]`` of an orthonormal basis of the complement of ``basis`` ``[D, d]``."""
+    q, _ = torch.linalg.qr(basis, mode="complete")  # [D, D]; its first d columns span ``basis``
+    return q[:, basis.shape[1]:basis.shape[1] + count]
+
+
+def newton_schulz_inverse(matrix: Tensor) -> Tensor:
+    """The authors' approximate inverse: one Newton–Schulz step, ``¼(3I − M/‖M‖_F)² / ‖M‖_F``."""
+    norm = torch.linalg.matrix_norm(matrix)
+    step = 3 * torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device) - matrix / norm
+    return step @ step / (4 * norm)
+
+
+def approximate_ho_gsvd(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """HO-GSVD of the pair ``a`` ``[m, k]``, ``b`` ``[p, k]`` with approximate inverses.
+
+    Returns ``U_a`` ``[m, k]``, ``U_b`` ``[p, k]`` (unit columns) and ``Σ_a`` ``[k]``, from the
+    shared right basis ``V`` of ``S = ½(AᵀA (BᵀB)⁻¹ + BᵀB (AᵀA)⁻¹)``.
+    """
+    gram_a, gram_b = a.T @ a, b.T @ b  # [k, k] each
+    shared = (gram_a @ newton_schulz_inverse(gram_b) + gram_b @ newton_schulz_inverse(gram_a)) / 2
+    v = torch.linalg.svd(shared)[0]  # [k, k]
+    projected_a, projected_b = a @ v, b @ v  # [m, k], [p, k]
+    sigma_a = projected_a.norm(dim=0)  # [k]
+    return projected_a / sigma_a, projected_b / projected_b.norm(dim=0), sigma_a
+
+
+def authors_gfk_kernel(student: Tensor, teacher: Tensor, *, complement_dim: int = 60) -> Tensor:
+    """The GFK matrix ``G`` ``[D, D]`` (float64) as the authors' code computes it, from ``[N, D]`` features."""
+    dim = min(student.shape) - 2
+    source = centred_subspace(student, dim)  # [D, d]
+    complement = orthogonal_complement(source, complement_dim)  # [D, c]
+    target = centred_subspace(teacher, dim)  # [D, d]
+    u_source, u_complement, cosines = approximate_ho_gsvd(source.T @ target, complement.T @ target)
+    theta = torch.arccos(cosines.clamp(-1.0, 1.0))  # [d]
+    sinc_2 = torch.sin(2 * theta) / (2 * theta + _AUTHORS_EPS)
+    along = torch.diag(0.5 * (1 + sinc_2))
+    cross = torch.diag(0.5 * (torch.cos(2 * theta) - 1) / (2 * theta + _AUTHORS_EPS))
+    across = torch.diag(0.5 * (1 - sinc_2))
+    coefficients = torch.cat([torch.cat([along, cross], 1), torch.cat([cross, across], 1)], 0)  # [2d, 2d]
+    rotation = torch.block_diag(u_source, -u_complement)  # [d + c, 2d]
+    basis = torch.cat([source, complement], dim=1)  # [D, d + c]
+    return basis @ rotation @ coefficients @ rotation.T @ basis.T
+
+
+def authors_gfk_distance(student: Tensor, teacher: Tensor, *, complement_dim: int = 60) -> Tensor:
+    """``mean_i (x_i − x_i^T) G (x_i − x_i^T)ᵀ`` with the authors' ``G``, detached; both sides L2-normalised.
+
+    Needs 3 samples or more (a subspace of ``N − 2`` dimensions); fewer give 0.
+    """
+    if student.shape != teacher.shape or student.dim() != 2:
+        raise ValueError(f"student and teacher must both be [N, D], got {tuple(student.shape)} "
+                         f"and {tuple(teacher.shape)}.")
+    student, teacher = F.normalize(student.float(), dim=-1), F.normalize(teacher.detach().float(), dim=-1)
+    if min(student.shape) < 3:
+        return student.sum() * 0.0
+    with torch.no_grad():
+        kernel = authors_gfk_kernel(student.detach().double(), teacher.double(), complement_dim=complement_dim)
+    z = student - teacher  # [N, D]
+    return ((z @ kernel.float()) * z).sum(dim=1).mean()
+
+
 class GeoDLPlugin(TeacherPlugin, supports_distributed=True):
     """GeoDL: geodesic-flow-kernel distillation of image and class-prompt features.
 
@@ -104,17 +185,32 @@ class GeoDLPlugin(TeacherPlugin, supports_distributed=True):
     Args:
         alpha: weight of each distance term (PROTOCOL.md default 0.5).
         subspace_dim: dimension of the feature subspaces (capped by the batch size or the number
-            of classes, and the feature dimension).
+            of classes, and the feature dimension); ``kernel="exact"`` only.
+        kernel: ``"exact"``, the geodesic flow kernel of Gong et al. (the default, stable), or
+            ``"authors"``, the computation of GeoDL's authors' code (see the module docstring);
+            its runs are labelled ``GeoDL-authors``.
+        complement_dim: columns of the orthogonal complement the authors' kernel keeps (their 60).
     """
 
     label = "GeoDL"
-    """The method's name in reports."""
+    """The method's name in reports (``GeoDL-authors`` with the authors' kernel)."""
 
-    def __init__(self, *, alpha: float = 0.5, subspace_dim: int = 128):
+    def __init__(self, *, alpha: float = 0.5, subspace_dim: int = 128, kernel: GFKKernel = "exact",
+                 complement_dim: int = 60):
         super().__init__()
         self.alpha = check_non_negative("alpha", alpha)
         self.subspace_dim = check_positive_int("subspace_dim", subspace_dim)
+        self.kernel = check_choice("kernel", kernel, GFK_KERNELS)
+        self.complement_dim = check_positive_int("complement_dim", complement_dim)
+        if kernel == "authors":
+            self.label = "GeoDL-authors"
         self._classes: list[int] = []
+
+    def distance(self, student: Tensor, teacher: Tensor) -> Tensor:
+        """The GFK distance of the chosen ``kernel`` between ``[N, D]`` feature sets."""
+        if self.kernel == "authors":
+            return authors_gfk_distance(student, teacher, complement_dim=self.complement_dim)
+        return gfk_distance(student, teacher, subspace_dim=self.subspace_dim)
 
     def before_training_exp(self, strategy: "CLIPStrategy", **kwargs):
         super().before_training_exp(strategy, **kwargs)
@@ -125,13 +221,24 @@ class GeoDLPlugin(TeacherPlugin, supports_distributed=True):
         features = strategy.model.last_features
         if self.teacher.image_changes:
             teacher_image = self.teacher.image_features(strategy.mb_x, features.image)  # [B, D]
-            strategy.loss += self.alpha * gfk_distance(features.image, teacher_image,
-                                                       subspace_dim=self.subspace_dim)
+            strategy.loss += self.alpha * self.distance(features.image, teacher_image)
         if self.teacher.text_changes:
             student_text = select_prompt_rows(features, self._classes)  # [K, D]
             teacher_text = self.teacher.prompt_features(self._classes, student_text)  # [K, D]
-            strategy.loss += self.alpha * gfk_distance(student_text, teacher_text,
-                                                       subspace_dim=self.subspace_dim)
+            strategy.loss += self.alpha * self.distance(student_text, teacher_text)
 
 
-__all__ = ["GeoDLPlugin", "gfk_coefficients", "gfk_distance", "subspace_basis"]
+__all__ = [
+    "GFK_KERNELS",
+    "GFKKernel",
+    "GeoDLPlugin",
+    "approximate_ho_gsvd",
+    "authors_gfk_distance",
+    "authors_gfk_kernel",
+    "centred_subspace",
+    "gfk_coefficients",
+    "gfk_distance",
+    "newton_schulz_inverse",
+    "orthogonal_complement",
+    "subspace_basis",
+]

@@ -29,9 +29,10 @@ class _DistillationKL(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, student: Tensor, teacher: Tensor) -> Tensor:  # [B, C] each, float32
-        log_p = student - torch.logsumexp(student, dim=-1, keepdim=True)  # [B, C]
-        log_q = teacher - torch.logsumexp(teacher, dim=-1, keepdim=True)  # [B, C]
-        p, q = log_p.exp(), log_q.exp()
+        # log_softmax subtracts the row maximum before the log-sum-exp: with logits near 100,
+        # ``x − logsumexp(x)`` loses ~10× more of float32's precision
+        log_p, log_q = torch.log_softmax(student, dim=-1), torch.log_softmax(teacher, dim=-1)  # [B, C]
+        p, q = torch.softmax(student, dim=-1), torch.softmax(teacher, dim=-1)  # [B, C]
         ctx.save_for_backward(p, q)
         return (q * (log_q - log_p)).sum(dim=-1).mean()
 
