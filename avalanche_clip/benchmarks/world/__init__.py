@@ -5,13 +5,15 @@
 :class:`~avalanche_clip.benchmarks.ExperimentData`: the update task (one-object scenes of 16
 categories), zero-shot sets of 8 held-out categories and of 8 colours, and a retrieval set of
 unseen scenes with 5 captions each. Nothing is downloaded; the weights ship in the package and
-``python -m avalanche_clip.benchmarks.world.pretrain`` rebuilds them.
+``python -m avalanche_clip.benchmarks.world.pretrain`` rebuilds them. ``world_mtil_tasks()`` gives the
+world's multi-domain (MTIL) sequence.
 """
 
 from .captions import sample_captions, scene_captions
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, REGIONS, RELATIONS, SIZES, UPDATE_CATEGORIES, Region
 from .corpus import corpus_batch, corpus_example
 from .datasets import CAPTIONS_PER_SCENE, WorldCaptions, WorldObjects
+from .domains import DOMAIN_NAMES, WorldDomainImages, world_mtil_tasks
 from .load import RETRIEVAL_SETS, ZEROSHOT_SETS, LoadedWorld, WorldData, load, load_model, world_classifier
 from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
 from .scenes import Scene, SceneObject, relation, render_scene, sample_scene, scene_rng
@@ -24,6 +26,7 @@ __all__ = [
     "CATEGORIES",
     "COLOURS",
     "COLOUR_TEMPLATES",
+    "DOMAIN_NAMES",
     "HELD_OUT_CATEGORIES",
     "LoadedWorld",
     "REGIONS",
@@ -38,6 +41,7 @@ __all__ = [
     "UPDATE_TEMPLATES",
     "WorldCaptions",
     "WorldData",
+    "WorldDomainImages",
     "WorldObjects",
     "ZEROSHOT_SETS",
     "build_world_clip",
@@ -55,6 +59,7 @@ __all__ = [
     "scene_rng",
     "world_classifier",
     "world_eval_transform",
+    "world_mtil_tasks",
     "world_tokenizer",
     "world_train_transform",
     "world_transforms",
