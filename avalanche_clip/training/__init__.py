@@ -1,7 +1,7 @@
 """Training: the CLIP strategy and the continual-learning methods as plugins."""
 
 from .numerics import NonFiniteGuard, NonFiniteLossError
-from .plugins import GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
+from .plugins import GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin, WiSEFTPlugin, ZSCLPlugin
 from .precision import PRECISIONS, Precision
 from .sampling import SeededEpochSampler, derive_seed
 from .strategy import CLIPStrategy, TrainPosition
@@ -19,5 +19,7 @@ __all__ = [
     "SeededEpochSampler",
     "TrainPosition",
     "VRLwFPlugin",
+    "WiSEFTPlugin",
+    "ZSCLPlugin",
     "derive_seed",
 ]
