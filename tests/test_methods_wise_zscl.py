@@ -1,11 +1,13 @@
 """WiSE-FT and ZSCL: hand-computed losses and averages, merge invariants, reference sets, runs."""
 
 import copy
+import json
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from PIL import Image
 
 from avalanche_clip.benchmarks.datasets.reference_data import ReferenceImages, read_captions
@@ -283,3 +285,26 @@ def test_zscl_weight_ensembling_leaves_the_running_average_of_every_we_every_th_
 def test_zscl_refuses_a_reference_set_smaller_than_a_step(make_model, generated):
     with pytest.raises(ValueError, match="reference set has 3 images, fewer than the 4"):
         zscl_session(make_model(), generated, max_reference_images=3)
+
+
+# --------------------------------------------------------------------- the command line
+
+
+@pytest.mark.parametrize("protocol", ["ost", "mst"])
+def test_wise_ft_and_zscl_run_on_the_world_from_the_command_line(tmp_path, protocol):
+    from avalanche_clip.cli import run_command
+
+    small = ["--data.train_per_class", "2", "--data.test_per_class", "1", "--data.zeroshot_per_class", "1",
+             "--data.retrieval_size", "4", "--training.epochs", "1", "--training.batch_size", "8",
+             "--evaluation.tensorboard", "false", "--evaluation.retrieval_ks", "[1]", "--evaluation.zeroshot_top_k",
+             "[1]", "--checkpoint.enabled", "false", "--protocol.name", protocol, "--protocol.n_sessions", "2"]
+    plugins = ["--plugins+=WiSEFTPlugin", "--plugins.alpha", "0.5",
+               "--plugins+=ZSCLPlugin", "--plugins.we_every", "2", "--plugins.max_reference_images", "16"]
+    results = run_command(["--output_dir", str(tmp_path), "--model.name", "world", *small, *plugins])
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert (info["method"], info["protocol"]) == ("WiSE-FT+ZSCL", protocol.upper())
+    assert results["experiences_completed"] == (1 if protocol == "ost" else 2)
+    assert math.isfinite(results["table"]["UT-Acc"]["test_stream"]["value"])
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())["plugins"]
+    assert [p["class_path"].rsplit(".", 1)[1] for p in saved] == ["WiSEFTPlugin", "ZSCLPlugin"]
+    assert (saved[0]["init_args"]["alpha"], saved[1]["init_args"]["we_every"]) == (0.5, 2)
