@@ -54,7 +54,7 @@ def load_example(repo_root, name: str):
 def test_every_reproduction_run_parses_into_its_protocol_variant_method_and_learning_rate(repo_root, tmp_path):
     reproduce = load_example(repo_root, "reproduce")
     planned = reproduce.runs(tuple(reproduce.PLUGINS), ("ost", "mst"), ("whole", "image", "text"))
-    assert len(planned) == 2 * 3 * 6 + 3  # Joint-FT once per variant
+    assert len(planned) == 2 * 3 * 8 + 3  # Joint-FT once per variant
     for protocol, variant, method in planned:
         command = reproduce.arguments(protocol, variant, method, 3, tmp_path / "run", 10.0, 1)
         parsed, _ = parse_run_arguments(run_parser(reproduce.config_path(protocol)), command)
@@ -63,3 +63,5 @@ def test_every_reproduction_run_parses_into_its_protocol_variant_method_and_lear
         assert parsed["protocol"].name == protocol and parsed["model"].update == variant
         assert [type(p).__name__ for p in parsed["plugins"]] == reproduce.PLUGINS.get(method, [])
         assert parsed["training"].lr == config["training"]["lr"] * (10.0 if method == "RKR" else 1.0)
+        if method == "ZSCL":
+            assert parsed["plugins"][0].we_every == reproduce.ZSCL_WE_EVERY[protocol]
