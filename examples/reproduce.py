@@ -1,9 +1,8 @@
 """The paper's tables on the embedded world: every method under OST and MST, WM / IO / TO.
 
 Runs FT, LwF, GeoDL, IMM, RKR and VR-LwF, and WiSE-FT and ZSCL beyond the paper, in each
-protocol and variant, Joint-FT as the MST
-upper bound (the original model is every run's first measurement), each through the same runner
-and defaults as ``ost_finetune.py`` / ``mst_vrlwf.py``, then writes the tables (markdown, CSV)
+protocol and variant, Joint-FT as the MST upper bound (the original model is every run's first
+measurement), each through the same runner and defaults as ``ost_finetune.py`` / ``mst_vrlwf.py``, then writes the tables (markdown, CSV)
 and plots, and ``timings.json``. A run that already finished is not repeated, so an interrupted
 reproduction continues where it stopped.
 
