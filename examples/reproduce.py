@@ -3,8 +3,8 @@
 Runs FT, LwF, GeoDL, IMM, RKR and VR-LwF, and WiSE-FT and ZSCL beyond the paper, in each
 protocol and variant, Joint-FT as the MST upper bound (the original model is every run's first
 measurement), each through the same runner and defaults as ``ost_finetune.py`` /
-``mst_vrlwf.py``, then writes the tables (markdown, CSV) and plots, and ``timings.json``. A run that already finished is not repeated, so an interrupted
-reproduction continues where it stopped.
+``mst_vrlwf.py``, then writes the tables (markdown, CSV) and plots, and ``timings.json``. A run
+that already finished is not repeated, so an interrupted reproduction continues where it stopped.
 
     python examples/reproduce.py                          # everything, seed 0
     python examples/reproduce.py --seeds '[0, 1, 2]' --variants '[whole]'
