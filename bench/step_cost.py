@@ -1,14 +1,17 @@
 """Step time and peak memory of every method under WM, IO and TO, as ratios to fine-tuning (FT).
 
 One training step (batch ``--batch`` on an OST task of ``--classes`` classes, random images) of
-FT, LwF, VR-LwF, GeoDL, IMM and RKR, each as the library runs it: ``CLIPStrategy`` with the
+FT, LwF, VR-LwF, GeoDL, IMM, RKR, WiSE-FT and ZSCL, each as the library runs it: ``CLIPStrategy`` with the
 method's plugin and an ``EvaluationPlugin`` (per-iteration loss and accuracy), Adam (lr 1e-6;
-RKR 1e-5), gradient clipping at 1.0. Ratios are to FT under the same variant.
+RKR 1e-5), gradient clipping at 1.0. Ratios are to FT under the same variant. ZSCL draws a
+reference batch as large as the training batch from the world's reference scenes (any model:
+the step's cost does not depend on the images), against every one of their captions.
 
-Time: per variant, the six methods train interleaved in one process (see ``common.py``): one
-model and one Adam are shared by FT, LwF, VR-LwF, GeoDL and IMM (step costs do not depend on
-the weights' values), RKR has its own copy (its surgery changes the model). The IMM merge runs
-once per session, after the last step: it is reported apart, in seconds.
+Time: per variant, the methods train interleaved in one process (see ``common.py``): one
+model and one Adam are shared by all but RKR (step costs do not depend on the weights' values),
+RKR has its own copy (its surgery changes the model). The IMM and WiSE-FT merges run once per
+session, after the last step: they are reported apart, in seconds. ZSCL's teacher features of
+the reference set are computed once, at the session start (a warm-up step).
 
 Peak memory: each (variant, method) runs alone in a fresh subprocess (``--probe``): warm-up
 steps, then the peak resident set (CPU; CUDA: peak allocated) over the measured steps, everything
@@ -33,30 +36,50 @@ from pathlib import Path
 import common
 import torch
 
-from avalanche_clip.training import CLIPStrategy, GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
+from avalanche_clip.training import (
+    CLIPStrategy,
+    GeoDLPlugin,
+    IMMPlugin,
+    LwFPlugin,
+    RKRPlugin,
+    VRLwFPlugin,
+    WiSEFTPlugin,
+    ZSCLPlugin,
+)
 
-METHODS = ("FT", "LwF", "VR-LwF", "GeoDL", "IMM", "RKR")
+METHODS = ("FT", "LwF", "VR-LwF", "GeoDL", "IMM", "RKR", "WiSE-FT", "ZSCL")
 VARIANTS = {"whole": "WM", "image": "IO", "text": "TO"}
 LEARNING_RATE = {"RKR": 1e-5}  # PROTOCOL.md section 7; 1e-6 for the others
 
 
-class TimedIMMPlugin(IMMPlugin):
-    """Mean-IMM that records how long its end-of-session merge takes."""
+def timed_merge(plugin_class: type) -> type:
+    """``plugin_class`` recording in ``merge_s`` how long its end-of-session merge takes."""
 
-    merge_s: float | None = None
+    class Timed(plugin_class):
+        merge_s: float | None = None
 
-    def after_training_exp(self, strategy, **kwargs):
-        common.synchronize(strategy.device)
-        start = time.perf_counter()
-        super().after_training_exp(strategy, **kwargs)
-        common.synchronize(strategy.device)
-        self.merge_s = time.perf_counter() - start
+        def after_training_exp(self, strategy, **kwargs):
+            common.synchronize(strategy.device)
+            start = time.perf_counter()
+            super().after_training_exp(strategy, **kwargs)
+            common.synchronize(strategy.device)
+            self.merge_s = time.perf_counter() - start
+
+    Timed.__name__ = Timed.__qualname__ = f"Timed{plugin_class.__name__}"
+    return Timed
+
+
+TimedIMMPlugin = timed_merge(IMMPlugin)
+TimedWiSEFTPlugin = timed_merge(WiSEFTPlugin)
+MERGES = {"IMM": "imm_merge_s", "WiSE-FT": "wise_ft_merge_s"}
+"""Methods whose merge runs once per session -> its key in the results."""
 
 
 def method_plugins(method: str) -> list:
     """The plugins of one method (FT: none)."""
     return {"FT": [], "LwF": [LwFPlugin()], "VR-LwF": [VRLwFPlugin()], "GeoDL": [GeoDLPlugin()],
-            "IMM": [TimedIMMPlugin()], "RKR": [RKRPlugin()]}[method]
+            "IMM": [TimedIMMPlugin()], "RKR": [RKRPlugin()], "WiSE-FT": [TimedWiSEFTPlugin()],
+            "ZSCL": [ZSCLPlugin()]}[method]
 
 
 def make_strategy(model, optimizer, plugins: list, args: argparse.Namespace, device: torch.device) -> CLIPStrategy:
@@ -92,9 +115,7 @@ def time_variant(variant: str, args: argparse.Namespace, device: torch.device) -
         return common.strategy_loop(build, experience, args.warmup + args.repeats, **loader_args(args))
 
     times = common.Interleaved({m: loop(m) for m in args.methods}, device=device).run()
-    extras = {}
-    if "IMM" in plugins:
-        extras["imm_merge_s"] = plugins["IMM"][0].merge_s
+    extras = {key: plugins[method][0].merge_s for method, key in MERGES.items() if method in plugins}
     return times, extras
 
 
@@ -174,8 +195,9 @@ def print_variant(label: str, summary: dict, extras: dict) -> None:
              s.get("memory_ratio_above_runtime", "-"), round(s["peak_mib"]) if "peak_mib" in s else "-"]
             for method, s in summary.items()]
     common.print_table(f"{label}: one training step, ratios to FT ({label})", header, rows)
-    if extras.get("imm_merge_s") is not None:
-        print(f"IMM merge (once per session): {extras['imm_merge_s']:.3f} s")
+    for method, key in MERGES.items():
+        if extras.get(key) is not None:
+            print(f"{method} merge (once per session): {extras[key]:.3f} s")
 
 
 if __name__ == "__main__":

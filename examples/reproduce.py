@@ -1,10 +1,10 @@
 """The paper's tables on the embedded world: every method under OST and MST, WM / IO / TO.
 
-Runs FT, LwF, GeoDL (and GeoDL with its authors' kernel), IMM, RKR and VR-LwF in each protocol and variant, Joint-FT as the MST
-upper bound (the original model is every run's first measurement), each through the same runner
-and defaults as ``ost_finetune.py`` / ``mst_vrlwf.py``, then writes the tables (markdown, CSV)
-and plots, and ``timings.json``. A run that already finished is not repeated, so an interrupted
-reproduction continues where it stopped.
+Runs FT, LwF, GeoDL (also with its authors' kernel), IMM, RKR and VR-LwF, and WiSE-FT and ZSCL
+beyond the paper, in each protocol and variant, Joint-FT as the MST upper bound (the original
+model is every run's first measurement), each through the same runner and defaults as ``ost_finetune.py`` /
+``mst_vrlwf.py``, then writes the tables (markdown, CSV) and plots, and ``timings.json``. A run
+that already finished is not repeated, so an interrupted reproduction continues where it stopped.
 
     python examples/reproduce.py                          # everything, seed 0
     python examples/reproduce.py --seeds '[0, 1, 2]' --variants '[whole]'
@@ -44,8 +44,14 @@ PLUGINS = {
     "IMM": [plugin("IMMPlugin")],
     "RKR": [plugin("RKRPlugin")],
     "VR-LwF": [plugin("VRLwFPlugin")],
+    "WiSE-FT": [plugin("WiSEFTPlugin")],
+    "ZSCL": [plugin("ZSCLPlugin")],
 }
 """Method label -> the plugins of its runs."""
+ZSCL_WE_EVERY = {"ost": 10, "mst": 2}
+"""ZSCL's weight-ensembling period on the world. The authors average every 100 of a session's
+1000 steps (11 snapshots and the start); the world's sessions have 100 (OST) and 14 (MST) steps,
+so the period keeps about as many snapshots per session."""
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +74,8 @@ def arguments(protocol: str, variant: str, method: str, seed: int, run_dir: Path
     if method == "RKR":  # the paper trains RKR's rectifiers at 10x the fine-tuning lr
         lr = yaml.safe_load(config_path(protocol).read_text())["training"]["lr"]
         args += ["--training.lr", str(lr * rkr_lr_factor)]
+    if method == "ZSCL":
+        args += ["--plugins.we_every", str(ZSCL_WE_EVERY[protocol])]
     if threads is not None:
         args += ["--training.threads", str(threads)]
     return args
@@ -86,7 +94,7 @@ def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), meth
     Args:
         output_dir: one run directory per configuration goes here, and the report in ``report/``.
         seeds: run seeds; the report averages over them.
-        methods: method labels among FT, LwF, GeoDL, GeoDL-authors, IMM, RKR, VR-LwF.
+        methods: method labels among FT, LwF, GeoDL, GeoDL-authors, IMM, RKR, VR-LwF, WiSE-FT, ZSCL.
         protocols: ``ost`` and/or ``mst`` (``mst`` adds Joint-FT).
         variants: ``whole`` (WM), ``image`` (IO), ``text`` (TO).
         rkr_lr_factor: RKR's learning rate relative to the others (the paper: 1e-5 vs 1e-6).

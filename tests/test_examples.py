@@ -63,3 +63,5 @@ def test_every_reproduction_run_parses_into_its_protocol_variant_method_and_lear
         assert parsed["protocol"].name == protocol and parsed["model"].update == variant
         assert [p.label for p in parsed["plugins"]] == ([] if method in ("FT", "Joint-FT") else [method])
         assert parsed["training"].lr == config["training"]["lr"] * (10.0 if method == "RKR" else 1.0)
+        if method == "ZSCL":
+            assert parsed["plugins"][0].we_every == reproduce.ZSCL_WE_EVERY[protocol]

@@ -32,8 +32,9 @@ def assert_same_state(a, b):
             assert a[key] == b[key], key
 
 
-def test_the_inventory_is_the_five_methods():
-    assert {m.__name__ for m in METHODS} == {"LwFPlugin", "VRLwFPlugin", "GeoDLPlugin", "IMMPlugin", "RKRPlugin"}
+def test_the_inventory_is_the_seven_methods():
+    assert {m.__name__ for m in METHODS} == {"LwFPlugin", "VRLwFPlugin", "GeoDLPlugin", "IMMPlugin", "RKRPlugin",
+                                             "WiSEFTPlugin", "ZSCLPlugin"}
     assert {m.__name__ for m in DISTILLATION} == {"LwFPlugin", "VRLwFPlugin", "GeoDLPlugin"}
     assert all(issubclass(m, training.MethodPlugin) for m in METHODS)
     assert [m().label for m in METHODS] == [{"GeoDLPlugin": "GeoDL", "IMMPlugin": "IMM", "LwFPlugin": "LwF",

@@ -1,7 +1,16 @@
 """Training: the CLIP strategy and the continual-learning methods as plugins."""
 
 from .numerics import NonFiniteGuard, NonFiniteLossError
-from .plugins import GeoDLPlugin, IMMPlugin, LwFPlugin, MethodPlugin, RKRPlugin, VRLwFPlugin
+from .plugins import (
+    GeoDLPlugin,
+    IMMPlugin,
+    LwFPlugin,
+    MethodPlugin,
+    RKRPlugin,
+    VRLwFPlugin,
+    WiSEFTPlugin,
+    ZSCLPlugin,
+)
 from .precision import PRECISIONS, Precision
 from .sampling import SeededEpochSampler, derive_seed
 from .strategy import CLIPStrategy, TrainPosition
@@ -20,5 +29,7 @@ __all__ = [
     "SeededEpochSampler",
     "TrainPosition",
     "VRLwFPlugin",
+    "WiSEFTPlugin",
+    "ZSCLPlugin",
     "derive_seed",
 ]

@@ -26,7 +26,7 @@ from .tokenizer import world_tokenizer
 from .transforms import world_transforms
 from .weights import IMAGE_MEAN, IMAGE_STD, build_world_clip, load_weights, world_clip_config
 
-STREAMS: dict[str, int] = {"train": 1, "test": 2, "shapes": 3, "colours": 4, "scenes": 5}
+STREAMS: dict[str, int] = {"train": 1, "test": 2, "shapes": 3, "colours": 4, "scenes": 5, "reference": 6}
 """The stream id of each set (the pretraining corpus is stream 0)."""
 
 ZEROSHOT_SETS: tuple[str, ...] = ("world-heldout-shapes", "world-colours")

@@ -1,4 +1,4 @@
-"""The continual-learning methods of PROTOCOL.md section 6 as Avalanche plugins, one file each.
+"""The continual-learning methods as Avalanche plugins, one file each: PROTOCOL.md section 6's, WiSE-FT and ZSCL.
 
 Each derives from :class:`MethodPlugin`, the protocol a user's own method follows too.
 """
@@ -10,6 +10,8 @@ from .method_plugin import MethodPlugin
 from .rkr import RKRPlugin
 from .teacher import Teacher, TeacherPlugin
 from .vr_lwf import VRLwFPlugin, pseudo_sentences
+from .wise_ft import WISE_ANCHORS, WISE_CONTINUATIONS, WiSEAnchor, WiSEContinuation, WiSEFTPlugin
+from .zscl import ZSCLPlugin, l2_distance, running_average, zscl_distillation
 
 __all__ = [
     "GFK_KERNELS",
@@ -24,11 +26,20 @@ __all__ = [
     "TeacherPlugin",
     "VRLwFPlugin",
     "authors_gfk_distance",
+    "WISE_ANCHORS",
+    "WISE_CONTINUATIONS",
+    "WiSEAnchor",
+    "WiSEContinuation",
+    "WiSEFTPlugin",
+    "ZSCLPlugin",
     "distillation_kl",
     "empirical_fisher",
     "gfk_distance",
+    "l2_distance",
     "mean_imm",
     "mode_imm",
     "pseudo_sentences",
+    "running_average",
     "similarity_logits",
+    "zscl_distillation",
 ]
