@@ -1,7 +1,7 @@
 """Training: the CLIP strategy and the continual-learning methods as plugins."""
 
 from .numerics import NonFiniteGuard, NonFiniteLossError
-from .plugins import GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
+from .plugins import GeoDLPlugin, IMMPlugin, LwFPlugin, MoEAdaptersPlugin, RKRPlugin, VRLwFPlugin
 from .precision import PRECISIONS, Precision
 from .sampling import SeededEpochSampler, derive_seed
 from .strategy import CLIPStrategy, TrainPosition
@@ -11,6 +11,7 @@ __all__ = [
     "GeoDLPlugin",
     "IMMPlugin",
     "LwFPlugin",
+    "MoEAdaptersPlugin",
     "NonFiniteGuard",
     "NonFiniteLossError",
     "PRECISIONS",
