@@ -1,14 +1,16 @@
 """Step time and peak memory of every method under WM, IO and TO, as ratios to fine-tuning (FT).
 
 One training step (batch ``--batch`` on an OST task of ``--classes`` classes, random images) of
-FT, LwF, VR-LwF, GeoDL, IMM and RKR, each as the library runs it: ``CLIPStrategy`` with the
-method's plugin and an ``EvaluationPlugin`` (per-iteration loss and accuracy), Adam (lr 1e-6;
-RKR 1e-5), gradient clipping at 1.0. Ratios are to FT under the same variant.
+FT, LwF, VR-LwF, GeoDL, IMM, RKR and MoE-Adapters, each as the library runs it: ``CLIPStrategy``
+with the method's plugin and an ``EvaluationPlugin`` (per-iteration loss and accuracy), Adam (lr
+1e-6; RKR 1e-5; MoE-Adapters 1e-3, the authors' range), gradient clipping at 1.0. Ratios are to FT
+under the same variant. MoE-Adapters adapts the image tower, so it has no TO row; fitting its
+task autoencoder (DDAS) runs once per session, before the first step: it is reported apart.
 
 Time: per variant, the six methods train interleaved in one process (see ``common.py``): one
 model and one Adam are shared by FT, LwF, VR-LwF, GeoDL and IMM (step costs do not depend on
-the weights' values), RKR has its own copy (its surgery changes the model). The IMM merge runs
-once per session, after the last step: it is reported apart, in seconds.
+the weights' values); RKR and MoE-Adapters have their own copies (their surgery changes the
+model). The IMM merge runs once per session, after the last step: it is reported apart, in seconds.
 
 Peak memory: each (variant, method) runs alone in a fresh subprocess (``--probe``): warm-up
 steps, then the peak resident set (CPU; CUDA: peak allocated) over the measured steps, everything
@@ -33,11 +35,28 @@ from pathlib import Path
 import common
 import torch
 
-from avalanche_clip.training import CLIPStrategy, GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
+from avalanche_clip.training import (
+    CLIPStrategy,
+    GeoDLPlugin,
+    IMMPlugin,
+    LwFPlugin,
+    MoEAdaptersPlugin,
+    RKRPlugin,
+    VRLwFPlugin,
+)
 
-METHODS = ("FT", "LwF", "VR-LwF", "GeoDL", "IMM", "RKR")
+METHODS = ("FT", "LwF", "VR-LwF", "GeoDL", "IMM", "RKR", "MoE-Adapters")
 VARIANTS = {"whole": "WM", "image": "IO", "text": "TO"}
-LEARNING_RATE = {"RKR": 1e-5}  # PROTOCOL.md section 7; 1e-6 for the others
+LEARNING_RATE = {"RKR": 1e-5, "MoE-Adapters": 1e-3}  # PROTOCOL.md section 7; 1e-6 for the others
+SURGERY = ("RKR", "MoE-Adapters")
+"""Methods that change the model's structure: each times on its own copy."""
+NOT_UNDER = {"MoE-Adapters": ("text",)}
+"""Variants a method refuses (MoE-Adapters adapts the image tower, which TO keeps)."""
+
+
+def applicable(methods: list[str], variant: str) -> list[str]:
+    """The methods that run under ``variant``."""
+    return [m for m in methods if variant not in NOT_UNDER.get(m, ())]
 
 
 class TimedIMMPlugin(IMMPlugin):
@@ -53,10 +72,23 @@ class TimedIMMPlugin(IMMPlugin):
         self.merge_s = time.perf_counter() - start
 
 
+class TimedMoEAdaptersPlugin(MoEAdaptersPlugin):
+    """MoE-Adapters that records how long fitting the session's autoencoder takes."""
+
+    selector_s: float | None = None
+
+    def before_training_exp(self, strategy, **kwargs):
+        common.synchronize(strategy.device)
+        start = time.perf_counter()
+        super().before_training_exp(strategy, **kwargs)
+        common.synchronize(strategy.device)
+        self.selector_s = time.perf_counter() - start
+
+
 def method_plugins(method: str) -> list:
     """The plugins of one method (FT: none)."""
     return {"FT": [], "LwF": [LwFPlugin()], "VR-LwF": [VRLwFPlugin()], "GeoDL": [GeoDLPlugin()],
-            "IMM": [TimedIMMPlugin()], "RKR": [RKRPlugin()]}[method]
+            "IMM": [TimedIMMPlugin()], "RKR": [RKRPlugin()], "MoE-Adapters": [TimedMoEAdaptersPlugin()]}[method]
 
 
 def make_strategy(model, optimizer, plugins: list, args: argparse.Namespace, device: torch.device) -> CLIPStrategy:
@@ -76,25 +108,28 @@ def loader_args(args: argparse.Namespace) -> dict:
 def time_variant(variant: str, args: argparse.Namespace, device: torch.device) -> tuple[dict, dict]:
     """Step times of every method under ``variant``, interleaved; and the IMM merge time."""
     model = common.build_model(args.model, update=variant, device=device)
-    rkr_model = common.clone(model)
+    methods = applicable(args.methods, variant)
+    own = {method: common.clone(model) for method in methods if method in SURGERY}
     shared_optimizer = adam(model, "FT")
     names = common.class_names(args.model, args.classes)
     train = common.training_images(model, names, batch=args.batch, steps=args.warmup + args.repeats, seed=args.seed)
     experience = common.ost_experience(train, names, seed=args.seed)
-    plugins = {method: method_plugins(method) for method in args.methods}
+    plugins = {method: method_plugins(method) for method in methods}
 
     def loop(method: str):
         def build(extra: list) -> CLIPStrategy:
-            if method == "RKR":
-                return make_strategy(rkr_model, adam(rkr_model, "RKR"), plugins[method] + extra, args, device)
+            if method in own:
+                return make_strategy(own[method], adam(own[method], method), plugins[method] + extra, args, device)
             return make_strategy(model, shared_optimizer, plugins[method] + extra, args, device)
 
         return common.strategy_loop(build, experience, args.warmup + args.repeats, **loader_args(args))
 
-    times = common.Interleaved({m: loop(m) for m in args.methods}, device=device).run()
+    times = common.Interleaved({m: loop(m) for m in methods}, device=device).run()
     extras = {}
     if "IMM" in plugins:
         extras["imm_merge_s"] = plugins["IMM"][0].merge_s
+    if "MoE-Adapters" in plugins:
+        extras["moe_selector_s"] = plugins["MoE-Adapters"][0].selector_s
     return times, extras
 
 
@@ -152,7 +187,7 @@ def main() -> None:
         summary = common.summarize(times, warmup=args.warmup, reference="FT")
         memory = {}
         if not args.no_memory:
-            for method in args.methods:
+            for method in applicable(args.methods, variant):
                 memory[method] = common.run_probe(Path(__file__), probe_arguments(args, variant, method))
         for method, probed in memory.items():
             ft = memory["FT"]
@@ -176,6 +211,8 @@ def print_variant(label: str, summary: dict, extras: dict) -> None:
     common.print_table(f"{label}: one training step, ratios to FT ({label})", header, rows)
     if extras.get("imm_merge_s") is not None:
         print(f"IMM merge (once per session): {extras['imm_merge_s']:.3f} s")
+    if extras.get("moe_selector_s") is not None:
+        print(f"MoE-Adapters autoencoder fit (once per session): {extras['moe_selector_s']:.3f} s")
 
 
 if __name__ == "__main__":
