@@ -248,7 +248,7 @@ def _image_blocks(clip: nn.Module) -> tuple[nn.ModuleList, bool]:
 
 
 def add_moe_adapters(clip: nn.Module, *, num_experts: int = 22, num_tasks: int = 11, top_k: int = 2,
-                     bottleneck: int | None = None, code_dim: int | None = None, threshold: float = 0.5,
+                     bottleneck: int | None = None, code_dim: int | None = None, threshold: float = 0.3,
                      dropout: float = 0.1, scale: float = 0.1, seed: int = 0) -> MoEImageTower:
     """Freeze ``clip`` and give every block of its image tower MoE adapters, and DDAS.
 

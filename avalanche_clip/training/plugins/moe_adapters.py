@@ -95,7 +95,7 @@ class MoEAdaptersPlugin(SupervisedPlugin, supports_distributed=True):
     """The method's name in reports."""
 
     def __init__(self, *, num_experts: int = 22, top_k: int = 2, max_tasks: int = 11, freeze_per_task: int = 2,
-                 bottleneck: int | None = None, code_dim: int | None = None, threshold: float = 0.5,
+                 bottleneck: int | None = None, code_dim: int | None = None, threshold: float = 0.3,
                  selector_steps: int = 500, selector_lr: float = 1e-2, selector_batch_size: int = 64,
                  seed: int | None = None):
         super().__init__()
