@@ -1,17 +1,20 @@
 """Step time and peak memory of every method under WM, IO and TO, as ratios to fine-tuning (FT).
 
 One training step (batch ``--batch`` on an OST task of ``--classes`` classes, random images) of
-FT, LwF, VR-LwF, GeoDL, IMM, RKR, WiSE-FT and ZSCL, each as the library runs it: ``CLIPStrategy`` with the
-method's plugin and an ``EvaluationPlugin`` (per-iteration loss and accuracy), Adam (lr 1e-6;
-RKR 1e-5), gradient clipping at 1.0. Ratios are to FT under the same variant. ZSCL draws a
-reference batch as large as the training batch from the world's reference scenes (any model:
-the step's cost does not depend on the images), against every one of their captions.
+FT, LwF, VR-LwF, GeoDL, IMM, RKR, WiSE-FT, ZSCL and MoE-Adapters, each as the library runs it:
+``CLIPStrategy`` with the method's plugin and an ``EvaluationPlugin`` (per-iteration loss and
+accuracy), Adam (lr 1e-6; RKR 1e-5; MoE-Adapters 1e-3, the authors' range), gradient clipping at
+1.0. Ratios are to FT under the same variant. ZSCL draws a reference batch as large as the
+training batch from the world's reference scenes (any model: the step's cost does not depend on
+the images), against every one of their captions. MoE-Adapters adapts the image tower, so it has
+no TO row.
 
-Time: per variant, the methods train interleaved in one process (see ``common.py``): one
-model and one Adam are shared by all but RKR (step costs do not depend on the weights' values),
-RKR has its own copy (its surgery changes the model). The IMM and WiSE-FT merges run once per
-session, after the last step: they are reported apart, in seconds. ZSCL's teacher features of
-the reference set are computed once, at the session start (a warm-up step).
+Time: per variant, the methods train interleaved in one process (see ``common.py``): one model
+and one Adam are shared by all but RKR and MoE-Adapters (step costs do not depend on the weights'
+values), which have their own copies (their surgery changes the model). What runs once per
+session is reported apart, in seconds: the IMM and WiSE-FT merges (after the last step) and
+MoE-Adapters' autoencoder fit (before the first). ZSCL's teacher features of the reference set
+are computed once, at the session start (a warm-up step).
 
 Peak memory: each (variant, method) runs alone in a fresh subprocess (``--probe``): warm-up
 steps, then the peak resident set (CPU; CUDA: peak allocated) over the measured steps, everything
@@ -41,45 +44,54 @@ from avalanche_clip.training import (
     GeoDLPlugin,
     IMMPlugin,
     LwFPlugin,
+    MoEAdaptersPlugin,
     RKRPlugin,
     VRLwFPlugin,
     WiSEFTPlugin,
     ZSCLPlugin,
 )
 
-METHODS = ("FT", "LwF", "VR-LwF", "GeoDL", "IMM", "RKR", "WiSE-FT", "ZSCL")
+METHODS = ("FT", "LwF", "VR-LwF", "GeoDL", "IMM", "RKR", "WiSE-FT", "ZSCL", "MoE-Adapters")
 VARIANTS = {"whole": "WM", "image": "IO", "text": "TO"}
-LEARNING_RATE = {"RKR": 1e-5}  # PROTOCOL.md section 7; 1e-6 for the others
+LEARNING_RATE = {"RKR": 1e-5, "MoE-Adapters": 1e-3}  # PROTOCOL.md section 7; 1e-6 for the others
+SURGERY = ("RKR", "MoE-Adapters")
+"""Methods that change the model's structure: each times on its own copy."""
+NOT_UNDER = {"MoE-Adapters": ("text",)}
+"""Variants a method refuses (MoE-Adapters adapts the image tower, which TO keeps)."""
 
 
-def timed_merge(plugin_class: type) -> type:
-    """``plugin_class`` recording in ``merge_s`` how long its end-of-session merge takes."""
-
-    class Timed(plugin_class):
-        merge_s: float | None = None
-
-        def after_training_exp(self, strategy, **kwargs):
-            common.synchronize(strategy.device)
-            start = time.perf_counter()
-            super().after_training_exp(strategy, **kwargs)
-            common.synchronize(strategy.device)
-            self.merge_s = time.perf_counter() - start
-
-    Timed.__name__ = Timed.__qualname__ = f"Timed{plugin_class.__name__}"
-    return Timed
+def applicable(methods: list[str], variant: str) -> list[str]:
+    """The methods that run under ``variant``."""
+    return [m for m in methods if variant not in NOT_UNDER.get(m, ())]
 
 
-TimedIMMPlugin = timed_merge(IMMPlugin)
-TimedWiSEFTPlugin = timed_merge(WiSEFTPlugin)
-MERGES = {"IMM": "imm_merge_s", "WiSE-FT": "wise_ft_merge_s"}
-"""Methods whose merge runs once per session -> its key in the results."""
+def timed(plugin_class: type, callback: str) -> type:
+    """``plugin_class`` recording in ``seconds`` how long its once-per-session ``callback`` takes."""
+
+    def timed_callback(self, strategy, **kwargs):
+        common.synchronize(strategy.device)
+        start = time.perf_counter()
+        getattr(plugin_class, callback)(self, strategy, **kwargs)
+        common.synchronize(strategy.device)
+        self.seconds = time.perf_counter() - start
+
+    name = f"Timed{plugin_class.__name__}"
+    return type(name, (plugin_class,), {"seconds": None, callback: timed_callback, "__qualname__": name})
+
+
+TimedIMMPlugin = timed(IMMPlugin, "after_training_exp")
+TimedWiSEFTPlugin = timed(WiSEFTPlugin, "after_training_exp")
+TimedMoEAdaptersPlugin = timed(MoEAdaptersPlugin, "before_training_exp")
+ONCE_PER_SESSION = {"IMM": ("imm_merge_s", "merge"), "WiSE-FT": ("wise_ft_merge_s", "merge"),
+                    "MoE-Adapters": ("moe_selector_s", "autoencoder fit")}
+"""Methods with work once per session -> its key in the results and what it is."""
 
 
 def method_plugins(method: str) -> list:
     """The plugins of one method (FT: none)."""
     return {"FT": [], "LwF": [LwFPlugin()], "VR-LwF": [VRLwFPlugin()], "GeoDL": [GeoDLPlugin()],
             "IMM": [TimedIMMPlugin()], "RKR": [RKRPlugin()], "WiSE-FT": [TimedWiSEFTPlugin()],
-            "ZSCL": [ZSCLPlugin()]}[method]
+            "ZSCL": [ZSCLPlugin()], "MoE-Adapters": [TimedMoEAdaptersPlugin()]}[method]
 
 
 def make_strategy(model, optimizer, plugins: list, args: argparse.Namespace, device: torch.device) -> CLIPStrategy:
@@ -99,23 +111,24 @@ def loader_args(args: argparse.Namespace) -> dict:
 def time_variant(variant: str, args: argparse.Namespace, device: torch.device) -> tuple[dict, dict]:
     """Step times of every method under ``variant``, interleaved; and the IMM merge time."""
     model = common.build_model(args.model, update=variant, device=device)
-    rkr_model = common.clone(model)
+    methods = applicable(args.methods, variant)
+    own = {method: common.clone(model) for method in methods if method in SURGERY}
     shared_optimizer = adam(model, "FT")
     names = common.class_names(args.model, args.classes)
     train = common.training_images(model, names, batch=args.batch, steps=args.warmup + args.repeats, seed=args.seed)
     experience = common.ost_experience(train, names, seed=args.seed)
-    plugins = {method: method_plugins(method) for method in args.methods}
+    plugins = {method: method_plugins(method) for method in methods}
 
     def loop(method: str):
         def build(extra: list) -> CLIPStrategy:
-            if method == "RKR":
-                return make_strategy(rkr_model, adam(rkr_model, "RKR"), plugins[method] + extra, args, device)
+            if method in own:
+                return make_strategy(own[method], adam(own[method], method), plugins[method] + extra, args, device)
             return make_strategy(model, shared_optimizer, plugins[method] + extra, args, device)
 
         return common.strategy_loop(build, experience, args.warmup + args.repeats, **loader_args(args))
 
-    times = common.Interleaved({m: loop(m) for m in args.methods}, device=device).run()
-    extras = {key: plugins[method][0].merge_s for method, key in MERGES.items() if method in plugins}
+    times = common.Interleaved({m: loop(m) for m in methods}, device=device).run()
+    extras = {key: plugins[method][0].seconds for method, (key, _) in ONCE_PER_SESSION.items() if method in plugins}
     return times, extras
 
 
@@ -173,7 +186,7 @@ def main() -> None:
         summary = common.summarize(times, warmup=args.warmup, reference="FT")
         memory = {}
         if not args.no_memory:
-            for method in args.methods:
+            for method in applicable(args.methods, variant):
                 memory[method] = common.run_probe(Path(__file__), probe_arguments(args, variant, method))
         for method, probed in memory.items():
             ft = memory["FT"]
@@ -195,9 +208,9 @@ def print_variant(label: str, summary: dict, extras: dict) -> None:
              s.get("memory_ratio_above_runtime", "-"), round(s["peak_mib"]) if "peak_mib" in s else "-"]
             for method, s in summary.items()]
     common.print_table(f"{label}: one training step, ratios to FT ({label})", header, rows)
-    for method, key in MERGES.items():
+    for method, (key, what) in ONCE_PER_SESSION.items():
         if extras.get(key) is not None:
-            print(f"{method} merge (once per session): {extras[key]:.3f} s")
+            print(f"{method} {what} (once per session): {extras[key]:.3f} s")
 
 
 if __name__ == "__main__":

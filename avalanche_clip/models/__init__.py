@@ -2,6 +2,7 @@
 
 from .clip_classifier import TRAIN_MASKS, CLIPClassifier, ForwardFeatures, TrainMask
 from .loading import check_model_source, create_clip, list_model_configs
+from .mixture_of_experts import MoEImageTower, add_moe_adapters, moe_tower
 from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
 from .rkr import RectifiedLinear, add_rectifiers, rectifiers
 from .text_encoding import can_trim, encode_prompts, encode_text
@@ -12,6 +13,7 @@ __all__ = [
     "CLIPClassifier",
     "DEFAULT_TEMPLATES",
     "ForwardFeatures",
+    "MoEImageTower",
     "PromptVocabulary",
     "RectifiedLinear",
     "TRAIN_MASKS",
@@ -19,6 +21,7 @@ __all__ = [
     "TrainMask",
     "UPDATE_VARIANTS",
     "UpdateVariant",
+    "add_moe_adapters",
     "add_rectifiers",
     "apply_update_variant",
     "can_trim",
@@ -28,6 +31,7 @@ __all__ = [
     "encode_prompts",
     "encode_text",
     "list_model_configs",
+    "moe_tower",
     "rectifiers",
     "tower_of",
     "tower_parameters",

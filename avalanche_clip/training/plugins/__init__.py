@@ -1,4 +1,5 @@
-"""The continual-learning methods as Avalanche plugins, one file each: PROTOCOL.md section 6's, WiSE-FT and ZSCL.
+"""The continual-learning methods as Avalanche plugins, one file each: PROTOCOL.md section 6's,
+WiSE-FT, ZSCL and MoE-Adapters.
 
 Each derives from :class:`MethodPlugin`, the protocol a user's own method follows too.
 """
@@ -7,6 +8,7 @@ from .geodl import GFK_KERNELS, GeoDLPlugin, authors_gfk_distance, gfk_distance
 from .imm import IMM_MODES, IMMMode, IMMPlugin, empirical_fisher, mean_imm, mode_imm
 from .lwf import LwFPlugin, distillation_kl, similarity_logits
 from .method_plugin import MethodPlugin
+from .moe_adapters import MoEAdaptersPlugin, experts_to_freeze, train_autoencoder
 from .rkr import RKRPlugin
 from .teacher import Teacher, TeacherPlugin
 from .vr_lwf import VRLwFPlugin, pseudo_sentences
@@ -21,19 +23,21 @@ __all__ = [
     "IMM_MODES",
     "LwFPlugin",
     "MethodPlugin",
+    "MoEAdaptersPlugin",
     "RKRPlugin",
     "Teacher",
     "TeacherPlugin",
     "VRLwFPlugin",
-    "authors_gfk_distance",
     "WISE_ANCHORS",
     "WISE_CONTINUATIONS",
     "WiSEAnchor",
     "WiSEContinuation",
     "WiSEFTPlugin",
     "ZSCLPlugin",
+    "authors_gfk_distance",
     "distillation_kl",
     "empirical_fisher",
+    "experts_to_freeze",
     "gfk_distance",
     "l2_distance",
     "mean_imm",
@@ -41,5 +45,6 @@ __all__ = [
     "pseudo_sentences",
     "running_average",
     "similarity_logits",
+    "train_autoencoder",
     "zscl_distillation",
 ]
