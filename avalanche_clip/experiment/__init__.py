@@ -1,8 +1,7 @@
-"""Running the protocol end to end: argument groups, validation, the run directory, checkpoints, the runner."""
+"""Running the protocol end to end: argument groups, validation, checkpoints, the runner."""
 
 from .checkpoint_files import CheckpointFiles, LoadedCheckpoint
 from .checkpointing import RunCheckpointing
-from .run_dir import CHECKPOINTS_DIR, RUN_OUTPUTS, clear_run_outputs, prepare_run_dir
 from .run_state import capture_run_state, restore_run_state, restore_training_progress
 from .runner import (
     build_benchmark,
@@ -18,14 +17,12 @@ from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, Trai
 from .validation import check_run_arguments
 
 __all__ = [
-    "CHECKPOINTS_DIR",
     "CheckpointFiles",
     "CheckpointSpec",
     "EvaluationSpec",
     "LoadedCheckpoint",
     "ModelSpec",
     "ProtocolSpec",
-    "RUN_OUTPUTS",
     "RunCheckpointing",
     "TrainingSpec",
     "build_benchmark",
@@ -33,9 +30,7 @@ __all__ = [
     "build_model",
     "capture_run_state",
     "check_run_arguments",
-    "clear_run_outputs",
     "method_label",
-    "prepare_run_dir",
     "restore_run_state",
     "restore_training_progress",
     "resume_config",
