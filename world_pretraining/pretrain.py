@@ -1,13 +1,13 @@
 """Pretrain the world's tiny CLIP contrastively on the world corpus; ship its weights.
 
-Run ``python -m avalanche_clip.benchmarks.world.pretrain`` (``--help`` lists the options). The
+Run ``python -m world_pretraining`` from the repository root (``--help`` lists the options). The
 run is seeded and reproducible: step ``k`` trains on corpus examples ``k*B .. (k+1)*B - 1``,
 rebuilt from the seed. Every ``checkpoint_every`` steps the model, the optimizer and the history
 are saved atomically in ``run_dir``; starting again with the same ``run_dir`` resumes there. Every
 ``eval_every`` steps a monitor reports zero-shot accuracy over all categories and all colours and
 retrieval Recall@1 on held-out scenes (``run_dir/history.jsonl``). At the end the fp16 weights,
-their SHA-256 and the BPE merges are written to ``export_dir`` (default: inside the package,
-where ``world.load()`` reads them).
+their SHA-256 and the BPE merges are written to ``export_dir`` (default: inside the installed
+``avalanche_clip.benchmarks.world``, where ``world.load()`` reads them).
 """
 
 from __future__ import annotations
@@ -18,24 +18,47 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..._atomic import atomic_write
-from ...models.text_encoding import encode_text, normalized
-from .concepts import CATEGORIES, COLOURS
+from avalanche_clip._atomic import atomic_write
+from avalanche_clip.benchmarks.world.bpe_tokenizer import (
+    BPE_FILE,
+    learn_bpe_merges,
+    world_texts,
+    world_tokenizer,
+    write_bpe_file,
+)
+from avalanche_clip.benchmarks.world.concepts import CATEGORIES, COLOURS
+from avalanche_clip.benchmarks.world.image_sets import WorldCaptions, WorldObjects
+from avalanche_clip.benchmarks.world.prompt_templates import COLOUR_TEMPLATES, SHAPE_TEMPLATES
+from avalanche_clip.benchmarks.world.weights import (
+    IMAGE_MEAN,
+    IMAGE_STD,
+    WEIGHTS_FILE,
+    build_world_clip,
+    save_weights,
+    shipped_weights_path,
+    world_clip_config,
+)
+from avalanche_clip.models.text_encoding import encode_text, normalized
+
 from .contrastive import caption_contrastive_loss, caption_ids
 from .corpus import corpus_batch
-from .datasets import WorldCaptions, WorldObjects
-from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES
-from .tokenizer import BPE_FILE, learn_bpe_merges, world_texts, world_tokenizer, write_bpe_file
-from .transforms import normalize_batch
-from .weights import WEIGHTS_FILE, build_world_clip, save_weights, world_clip_config
 
 logger = logging.getLogger(__name__)
 
 MONITOR_STREAMS = {"categories": 100, "colours": 101, "retrieval": 102}
 """Streams of the monitor's sets, apart from the corpus and from ``world.load()``'s sets."""
+
+
+def normalize_batch(images: np.ndarray) -> torch.Tensor:
+    """``uint8 [N, H, W, 3]`` images as the normalised float batch ``[N, 3, H, W]`` the model takes."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)  # [N, 3, H, W]
+    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
 
 
 def _param_groups(clip: nn.Module, weight_decay: float) -> list[dict]:
@@ -138,7 +161,7 @@ def main(
     torch.set_num_threads(threads)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    export = Path(export_dir) if export_dir else Path(__file__).parent
+    export = Path(export_dir) if export_dir else shipped_weights_path().parent
     config = world_clip_config()
     image_size = config["vision_cfg"]["image_size"]  # the scenes are rendered at the model's input size
     settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
@@ -218,11 +241,4 @@ def main(
     return final
 
 
-if __name__ == "__main__":
-    from jsonargparse import auto_cli
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    auto_cli(main)
-
-
-__all__ = ["learning_rate", "main", "monitor"]
+__all__ = ["learning_rate", "main", "monitor", "normalize_batch"]
