@@ -17,6 +17,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -122,6 +123,99 @@ def _monitor_sets(seed: int, image_size: int) -> dict:
     }
 
 
+def _run_tokenizer(run: Path, config: dict) -> Any:
+    """Learn the BPE merges into ``run`` and build the tokenizer; its size must be the config's."""
+    bpe_path = run / BPE_FILE
+    write_bpe_file(learn_bpe_merges(world_texts()), bpe_path)
+    tokenizer = world_tokenizer(bpe_path)
+    if tokenizer.vocab_size != config["text_cfg"]["vocab_size"]:
+        raise ValueError(
+            f"The world tokenizer has {tokenizer.vocab_size} tokens but world-clip.json says "
+            f"vocab_size={config['text_cfg']['vocab_size']}: set it to {tokenizer.vocab_size}."
+        )
+    return tokenizer
+
+
+def _resume(checkpoint_path: Path, settings: dict, clip: nn.Module,
+            optimizer: torch.optim.Optimizer) -> tuple[int, list[dict[str, float]]]:
+    """The step and history to start from: a checkpoint's (loaded into ``clip`` and ``optimizer``), else 0."""
+    if not checkpoint_path.is_file():
+        return 0, []
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    if checkpoint["settings"] != settings:
+        raise ValueError(
+            f"{checkpoint_path} was written with other settings ({checkpoint['settings']}); "
+            "use another run_dir or the same settings."
+        )
+    clip.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    logger.info("Resuming %s at step %d of %d.", checkpoint_path, checkpoint["step"], settings["steps"])
+    return checkpoint["step"], checkpoint["history"]
+
+
+def _train_step(clip: nn.Module, optimizer: torch.optim.Optimizer, tokenizer: Any, images: np.ndarray,
+                captions: list[str], grad_clip_norm: float) -> Tensor:
+    """One contrastive step on a batch of the corpus; returns the loss."""
+    image = normalized(clip.encode_image(normalize_batch(images)))  # [B, D]
+    text = normalized(encode_text(clip, tokenizer(captions)))  # [B, D]
+    loss = caption_contrastive_loss(image, text, clip.logit_scale.exp(), caption_ids(captions))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip_norm > 0:
+        nn.utils.clip_grad_norm_(clip.parameters(), grad_clip_norm)
+    optimizer.step()
+    with torch.no_grad():  # CLIP's clamp: the scale stays at most 100
+        clip.logit_scale.clamp_(0, math.log(100))
+    return loss
+
+
+def _evaluate(step: int, clip: nn.Module, tokenizer: Any, sets: dict, history: list, path: Path) -> dict[str, float]:
+    """Run the monitor, append its values to ``history`` and to the file ``path``, log them."""
+    values = {"step": step, **monitor(clip, tokenizer, sets)}
+    history.append(values)
+    with open(path, "a") as file:
+        file.write(json.dumps(values) + "\n")
+    logger.info("step %d: %s", step, ", ".join(f"{k} {v:.1f}" for k, v in values.items() if k != "step"))
+    return values
+
+
+def _train(clip: nn.Module, optimizer: torch.optim.Optimizer, tokenizer: Any, settings: dict, run: Path, *,
+           eval_every: int, checkpoint_every: int) -> dict[str, float]:
+    """Train from the run's checkpoint (or step 0) to the last step; return the final monitor values."""
+    from tqdm import tqdm
+
+    steps, seed, batch_size, image_size = (settings[k] for k in ("steps", "seed", "batch_size", "image_size"))
+    checkpoint_path = run / "checkpoint.pt"
+    start, history = _resume(checkpoint_path, settings, clip, optimizer)
+    monitor_sets = _monitor_sets(seed, image_size)
+    history_path = run / "history.jsonl"
+    progress = tqdm(range(start, steps), initial=start, total=steps, desc="pretraining", dynamic_ncols=True)
+    started = time.time()
+    for step in progress:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, lr=settings["lr"], warmup=settings["warmup"], steps=steps)
+        images, captions = corpus_batch(seed, step * batch_size, batch_size, image_size)
+        loss = _train_step(clip, optimizer, tokenizer, images, captions, settings["grad_clip_norm"])
+        progress.set_postfix(loss=f"{loss.item():.3f}", scale=f"{clip.logit_scale.exp().item():.1f}")
+        done = step + 1
+        if done % eval_every == 0 or done == steps:
+            _evaluate(done, clip, tokenizer, monitor_sets, history, history_path)
+        if done % checkpoint_every == 0 or done == steps:
+            state = {"model": clip.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
+                     "history": history, "settings": settings}
+            atomic_write(checkpoint_path, lambda file: torch.save(state, file))
+    logger.info("Trained steps %d..%d in %.0f s.", start, steps, time.time() - started)
+    return history[-1] if history else _evaluate(steps, clip, tokenizer, monitor_sets, history, history_path)
+
+
+def _export(clip: nn.Module, export: Path) -> None:
+    """Write the BPE merges and the fp16 weights with their checksum into ``export``."""
+    export.mkdir(parents=True, exist_ok=True)
+    write_bpe_file(learn_bpe_merges(world_texts()), export / BPE_FILE)
+    digest = save_weights(clip, export / WEIGHTS_FILE)
+    logger.info("Wrote %s (sha256 %s) and %s.", export / WEIGHTS_FILE, digest, export / BPE_FILE)
+
+
 def main(
     *,
     run_dir: str = "world-pretrain-run",
@@ -151,13 +245,11 @@ def main(
         threads: CPU threads for torch (1 is fastest on a busy 2-core machine).
         checkpoint_every: steps between checkpoints.
         eval_every: steps between monitor evaluations.
-        export_dir: where the weights, checksum and BPE merges go; default the package directory.
+        export_dir: where the weights, checksum and BPE merges go; default avalanche_clip/benchmarks/world/
 
     Returns:
         The final monitor values.
     """
-    from tqdm import tqdm
-
     torch.set_num_threads(threads)
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -167,77 +259,15 @@ def main(
     settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                 "weight_decay": weight_decay, "grad_clip_norm": grad_clip_norm, "seed": seed,
                 "image_size": image_size, "config": config}
-
-    bpe_path = run / BPE_FILE
-    write_bpe_file(learn_bpe_merges(world_texts()), bpe_path)
-    tokenizer = world_tokenizer(bpe_path)
-    if tokenizer.vocab_size != settings["config"]["text_cfg"]["vocab_size"]:
-        raise ValueError(
-            f"The world tokenizer has {tokenizer.vocab_size} tokens but world-clip.json says "
-            f"vocab_size={settings['config']['text_cfg']['vocab_size']}: set it to {tokenizer.vocab_size}."
-        )
+    tokenizer = _run_tokenizer(run, config)
 
     # a program, not library code: seeding the global RNG here makes the initialisation reproducible
     torch.manual_seed(seed)
-    clip = build_world_clip(settings["config"])
+    clip = build_world_clip(config)
     clip.train()
     optimizer = torch.optim.AdamW(_param_groups(clip, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
-    start, history = 0, []
-    checkpoint_path = run / "checkpoint.pt"
-    if checkpoint_path.is_file():
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if checkpoint["settings"] != settings:
-            raise ValueError(
-                f"{checkpoint_path} was written with other settings ({checkpoint['settings']}); "
-                "use another run_dir or the same settings."
-            )
-        clip.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        start, history = checkpoint["step"], checkpoint["history"]
-        logger.info("Resuming %s at step %d of %d.", checkpoint_path, start, steps)
-
-    monitor_sets = _monitor_sets(seed, image_size)
-    history_path = run / "history.jsonl"
-
-    def evaluate(step: int) -> dict[str, float]:
-        values = {"step": step, **monitor(clip, tokenizer, monitor_sets)}
-        history.append(values)
-        with open(history_path, "a") as file:
-            file.write(json.dumps(values) + "\n")
-        logger.info("step %d: %s", step, ", ".join(f"{k} {v:.1f}" for k, v in values.items() if k != "step"))
-        return values
-
-    progress = tqdm(range(start, steps), initial=start, total=steps, desc="pretraining", dynamic_ncols=True)
-    started = time.time()
-    for step in progress:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, lr=lr, warmup=warmup, steps=steps)
-        images, captions = corpus_batch(seed, step * batch_size, batch_size, image_size)
-        image = normalized(clip.encode_image(normalize_batch(images)))  # [B, D]
-        text = normalized(encode_text(clip, tokenizer(captions)))  # [B, D]
-        loss = caption_contrastive_loss(image, text, clip.logit_scale.exp(), caption_ids(captions))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip_norm > 0:
-            nn.utils.clip_grad_norm_(clip.parameters(), grad_clip_norm)
-        optimizer.step()
-        with torch.no_grad():  # CLIP's clamp: the scale stays at most 100
-            clip.logit_scale.clamp_(0, math.log(100))
-        progress.set_postfix(loss=f"{loss.item():.3f}", scale=f"{clip.logit_scale.exp().item():.1f}")
-        done = step + 1
-        if done % eval_every == 0 or done == steps:
-            evaluate(done)
-        if done % checkpoint_every == 0 or done == steps:
-            state = {"model": clip.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
-                     "history": history, "settings": settings}
-            atomic_write(checkpoint_path, lambda file: torch.save(state, file))
-    logger.info("Trained steps %d..%d in %.0f s.", start, steps, time.time() - started)
-
-    final = history[-1] if history else evaluate(steps)
-    export.mkdir(parents=True, exist_ok=True)
-    write_bpe_file(learn_bpe_merges(world_texts()), export / BPE_FILE)
-    digest = save_weights(clip, export / WEIGHTS_FILE)
-    logger.info("Wrote %s (sha256 %s) and %s.", export / WEIGHTS_FILE, digest, export / BPE_FILE)
+    final = _train(clip, optimizer, tokenizer, settings, run, eval_every=eval_every, checkpoint_every=checkpoint_every)
+    _export(clip, export)
     return final
 
 
