@@ -1,7 +1,7 @@
 """avalanche-clip: continual learning for CLIP models on Avalanche.
 
 The public API lives in the subpackages (``avalanche_clip.models``, ``.benchmarks``,
-``.training``, ``.evaluation``); importing this package builds nothing and imports no
+``.training``, ``.evaluation``, ``.results``); importing this package builds nothing and imports no
 heavy dependency.
 """
 

@@ -27,7 +27,7 @@ def report(run_dirs: list[str], output: str = "report") -> None:
         run_dirs: run directories, each holding run.json and results.json.
         output: the directory to write results.md, results.csv and the PNG plots to.
     """
-    from .evaluation import write_report  # imports avalanche: only when the command runs
+    from .results import write_report  # imports avalanche: only when the command runs
 
     files = write_report(run_dirs, output)
     logger.info("Wrote %s, %s and %d plots.", files.markdown, files.csv, len(files.plots))

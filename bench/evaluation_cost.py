@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from avalanche_clip.evaluation.encoding import evaluation_mode
 from avalanche_clip.evaluation.metrics import RetrievalMetric, ZeroShotMetric
 from avalanche_clip.models import PromptVocabulary
-from avalanche_clip.models.tokenizer import tokenize
+from avalanche_clip.models.tokenizer_info import tokenize
 from avalanche_clip.training.precision import autocast, resolve_precision
 
 WORDS = ("a", "the", "man", "woman", "dog", "cat", "red", "blue", "small", "large", "on", "in", "with", "table",

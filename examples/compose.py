@@ -21,14 +21,8 @@ from jsonargparse import auto_cli
 
 from avalanche_clip.benchmarks import mst_benchmark, world
 from avalanche_clip.distributed import init_distributed
-from avalanche_clip.evaluation import (
-    ResultsLogger,
-    RunInfo,
-    retrieval_metrics,
-    updated_task_metrics,
-    write_report,
-    zeroshot_metrics,
-)
+from avalanche_clip.evaluation import retrieval_metrics, updated_task_metrics, zeroshot_metrics
+from avalanche_clip.results import ResultsLogger, RunInfo, write_report
 from avalanche_clip.training import CLIPStrategy, IMMPlugin, VRLwFPlugin
 
 

@@ -25,7 +25,7 @@ from jsonargparse import auto_cli
 from avalanche_clip._atomic import atomic_write_text
 from avalanche_clip.cli import run_command
 from avalanche_clip.distributed import call_on_main
-from avalanche_clip.evaluation import write_report
+from avalanche_clip.results import write_report
 
 CONFIGS = {"ost": "ost_finetune.yaml", "mst": "mst_vrlwf.yaml", "joint": "mst_vrlwf.yaml"}
 """Protocol -> the example config its runs start from (examples/configs/)."""

@@ -5,7 +5,7 @@ with a batch size of 5 per process, and runs the same script in this process wit
 10. What must match, and why:
 
 - The N processes' batch k together is the single process's batch k (the same seeded
-  permutation, see ``avalanche_clip.distributed.sampling``), and DDP averages the per-process
+  permutation, see ``avalanche_clip.distributed.sharding``), and DDP averages the per-process
   mean losses' gradients, which is the gradient of the global batch's mean. So the two runs take
   the same steps up to float summation order (~1e-7). VR-LwF draws the same pseudo sentences at
   every step on every process, and as the single process.

@@ -10,7 +10,7 @@ from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_clip.benchmarks import mst_benchmark
 from avalanche_clip.evaluation import RetrievalMetric, ZeroShotMetric, retrieval_metrics, zeroshot_metrics
-from avalanche_clip.models.tokenizer import tokenize
+from avalanche_clip.models.tokenizer_info import tokenize
 from avalanche_clip.training import CLIPStrategy
 from conftest import CLASS_NAMES, GeneratedRetrieval
 

@@ -10,11 +10,11 @@ from PIL import Image
 
 from avalanche_clip.benchmarks import world
 from avalanche_clip.benchmarks.mtil_task import MTILTask
-from avalanche_clip.benchmarks.world.corpus import CORPUS_STREAM
 from avalanche_clip.benchmarks.world.domains import DOMAINS, FADED_CONTRAST, NOISE_STD, PLACES
 from avalanche_clip.benchmarks.world.load import STREAMS
-from avalanche_clip.benchmarks.world.pretrain import MONITOR_STREAMS
 from avalanche_clip.benchmarks.world.scenes import render_scene
+from world_pretraining.corpus import CORPUS_STREAM
+from world_pretraining.pretrain import MONITOR_STREAMS
 
 LABEL_OF = {
     "world-faded-colours": lambda obj: obj.colour,

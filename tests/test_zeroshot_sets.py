@@ -35,7 +35,7 @@ def json_list(tmp_path):
     return write_json_list(tmp_path / "fewshot")
 
 
-def test_template_sets_ship_as_data():
+def test_template_sets_are_listed_and_the_imagenet_ones_are_openclips():
     assert {"paper", "openai_imagenet", "simple_imagenet"} <= set(list_template_sets())
     assert load_template_set("paper") == PAPER
     assert load_template_set("openai_imagenet") == tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)

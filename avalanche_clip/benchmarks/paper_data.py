@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .._checks import check_positive_int
-from ..models.prompts import DEFAULT_TEMPLATES
+from ..models.prompt_vocabulary import DEFAULT_TEMPLATES
 from .datasets.coco_crops import COCOCrops
 from .datasets.images import OnError
 from .datasets.karpathy import KarpathyRetrieval
 from .datasets.template_sets import resolve_templates
-from .datasets.zeroshot import zeroshot_dataset
+from .datasets.zeroshot_sets import zeroshot_dataset
 from .experiment_data import ExperimentData
 from .transforms import clip_transforms
 

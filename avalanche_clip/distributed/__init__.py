@@ -16,7 +16,7 @@ from .process_group import (
     main_process_first,
     process_device,
 )
-from .sampling import shard_indices, shard_sampler
+from .sharding import shard_indices, shard_sampler
 
 __all__ = [
     "TORCHRUN_VARIABLES",

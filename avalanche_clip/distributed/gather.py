@@ -1,6 +1,6 @@
 """Putting the processes' shards back together, and averaging what must be equal on every rank.
 
-The shards come from :func:`~avalanche_clip.distributed.sampling.shard_sampler` without shuffle:
+The shards come from :func:`~avalanche_clip.distributed.sharding.shard_sampler` without shuffle:
 process ``r`` of ``N`` holds positions ``r, r + N, ...``, all processes the same number. So the
 ``j``-th rows of the N shards are positions ``j·N ... j·N + N − 1``: stacking the gathered shards
 along a new second axis and flattening gives the positions in order, padding last.

@@ -1,8 +1,9 @@
-"""CLIP-aware evaluation: metrics for an EvaluationPlugin, the results files, reports.
+"""CLIP-aware evaluation metrics for an Avalanche EvaluationPlugin.
 
-``zeroshot_metrics``, ``retrieval_metrics`` and ``updated_task_metrics`` return Avalanche
-PluginMetrics; ``ResultsLogger`` writes a run's values and results table; ``write_report``
-turns run directories into the paper's tables and plots.
+``zeroshot_metrics``, ``retrieval_metrics``, ``updated_task_metrics`` and
+``skipped_steps_metrics`` return Avalanche PluginMetrics, named as :mod:`.names` says. The files
+a run writes from their values (``metrics.csv``, ``results.json``, reports) are
+:mod:`avalanche_clip.results`'s.
 """
 
 from .encoding import evaluation_mode
@@ -25,31 +26,10 @@ from .metrics import (
 )
 from .names import SKIPPED_STEPS_NAME
 from .ranking import positive_ranks
-from .report import ReportFiles, write_report
-from .results_logger import ResultsLogger
-from .run_files import (
-    METRICS_FILE,
-    RESULTS_FILE,
-    RUN_INFO_FILE,
-    MetricRow,
-    RunInfo,
-    read_metric_rows,
-    read_results,
-    read_run_info,
-    write_run_info,
-)
-from .summary import summarize
 
 __all__ = [
     "CapabilityMetric",
-    "METRICS_FILE",
-    "MetricRow",
-    "RESULTS_FILE",
-    "RUN_INFO_FILE",
-    "ReportFiles",
-    "ResultsLogger",
     "RetrievalMetric",
-    "RunInfo",
     "SKIPPED_STEPS_NAME",
     "SkippedStepsMetric",
     "UTProtocol",
@@ -59,17 +39,11 @@ __all__ = [
     "evaluation_mode",
     "fold_recall",
     "positive_ranks",
-    "read_metric_rows",
-    "read_results",
-    "read_run_info",
     "retrieval_metrics",
     "retrieval_recall",
     "skipped_steps_metrics",
-    "summarize",
     "updated_task_accuracy",
     "updated_task_metrics",
-    "write_report",
-    "write_run_info",
     "zeroshot_accuracy",
     "zeroshot_metrics",
 ]

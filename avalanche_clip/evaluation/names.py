@@ -7,8 +7,8 @@ values are named by the test stream they are measured on: ``UT_Acc/eval_phase/te
 ``UT_Session_Acc/eval_phase/test_stream/Exp003``. A forgetting value adds ``_Forgetting`` to the
 metric: ``ZeroShot_Top1_Acc_Forgetting/eval_phase/<set>``.
 
-The metrics build names here and the results summary parses them back here, so the two cannot
-drift apart.
+The metrics build names here and the results summary (:mod:`avalanche_clip.results.summary`)
+parses them back here, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Literal
 
 PHASE = "eval_phase"
 FORGETTING_SUFFIX = "_Forgetting"
+
+ORIGINAL = -1
+"""The experience of the values measured before any training, the original model's."""
 
 UT_ACC = "UT_Acc"
 """Updated-task accuracy (PROTOCOL.md section 8): OST sample top-1, MST mean of a[t][i], i <= t."""
@@ -111,6 +114,7 @@ __all__ = [
     "BWT_COMMON",
     "Direction",
     "FORGETTING_SUFFIX",
+    "ORIGINAL",
     "PHASE",
     "ParsedName",
     "SKIPPED_STEPS",

@@ -1,6 +1,5 @@
-"""Running the protocol end to end: argument groups, validation, the run directory, the runner."""
+"""Running the protocol end to end: argument groups, validation, the runner."""
 
-from .run_dir import CHECKPOINTS_DIR, RUN_OUTPUTS, clear_run_outputs, prepare_run_dir
 from .runner import (
     build_benchmark,
     build_evaluator,
@@ -17,12 +16,10 @@ from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, Trai
 from .validation import check_run_arguments
 
 __all__ = [
-    "CHECKPOINTS_DIR",
     "CheckpointSpec",
     "EvaluationSpec",
     "ModelSpec",
     "ProtocolSpec",
-    "RUN_OUTPUTS",
     "TrainingSpec",
     "build_benchmark",
     "build_evaluator",
@@ -30,9 +27,7 @@ __all__ = [
     "build_schedule",
     "build_strategy",
     "check_run_arguments",
-    "clear_run_outputs",
     "method_label",
-    "prepare_run_dir",
     "resume_config",
     "run",
     "seed_everything",

@@ -32,22 +32,14 @@ from .._atomic import atomic_write_text
 from ..benchmarks import ExperimentData, PaperData, mst_benchmark, ost_benchmark
 from ..benchmarks.world import WorldData
 from ..distributed import call_on_main, init_distributed, main_process_first
-from ..evaluation import (
-    ResultsLogger,
-    RunInfo,
-    read_results,
-    retrieval_metrics,
-    skipped_steps_metrics,
-    updated_task_metrics,
-    write_report,
-    zeroshot_metrics,
-)
 from ..checkpointing import CheckpointFiles, LoadedCheckpoint, RunCheckpointing, check_state_format
 from ..checkpointing import experiences_completed as completed_in
+from ..evaluation import retrieval_metrics, skipped_steps_metrics, updated_task_metrics, zeroshot_metrics
 from ..models import CLIPClassifier
+from ..results import (CHECKPOINTS_DIR, ResultsLogger, RunInfo, clear_run_outputs, prepare_run_dir, read_results,
+                       write_report)
 from ..training import CLIPStrategy, MethodPlugin
 from ..training.sampling import derive_seed
-from .run_dir import CHECKPOINTS_DIR, clear_run_outputs, prepare_run_dir
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
 from .validation import WORLD_MODEL, check_run_arguments
 

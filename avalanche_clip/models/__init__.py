@@ -3,10 +3,10 @@
 from .clip_classifier import TRAIN_MASKS, CLIPClassifier, ForwardFeatures, TrainMask
 from .loading import check_model_source, create_clip, list_model_configs
 from .mixture_of_experts import MoEImageTower, add_moe_adapters, moe_tower
-from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
-from .rkr import RectifiedLinear, add_rectifiers, rectifiers
+from .prompt_vocabulary import DEFAULT_TEMPLATES, PromptVocabulary
+from .rectifiers import RectifiedLinear, add_rectifiers, rectifiers
 from .text_encoding import can_trim, encode_prompts, encode_text
-from .tokenizer import TokenizerInfo, describe_tokenizer
+from .tokenizer_info import TokenizerInfo, describe_tokenizer
 from .variants import UPDATE_VARIANTS, UpdateVariant, apply_update_variant, tower_of, tower_parameters
 
 __all__ = [

@@ -17,9 +17,9 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_templates
 from .loading import create_clip
-from .prompts import DEFAULT_TEMPLATES, PromptVocabulary
+from .prompt_vocabulary import DEFAULT_TEMPLATES, PromptVocabulary
 from .text_encoding import encode_prompts, encode_text, normalized, text_lengths
-from .tokenizer import TokenizerInfo, describe_tokenizer
+from .tokenizer_info import TokenizerInfo, describe_tokenizer
 from .variants import UpdateVariant, apply_update_variant, tower_parameters
 
 TrainMask = Literal["current", "seen", "none"]

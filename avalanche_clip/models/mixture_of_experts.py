@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_non_negative, check_positive_int
-from .rkr import RectifiedLinear
+from .rectifiers import RectifiedLinear
 from .text_encoding import normalized
 
 GATE_NOISE_EPSILON = 1e-2

@@ -5,7 +5,7 @@ from .images import ON_ERROR_CHOICES, ImageErrorPolicy, UnreadableImageError
 from .karpathy import KarpathyImage, KarpathyRetrieval, read_karpathy_split
 from .protocols import RetrievalDataset, ZeroShotDataset
 from .template_sets import DEFAULT_ZEROSHOT_TEMPLATES, list_template_sets, load_template_set, resolve_templates
-from .zeroshot import ZEROSHOT_KINDS, TorchvisionZeroShot, ZeroShotImages, torchvision_zeroshot, zeroshot_dataset
+from .zeroshot_sets import ZEROSHOT_KINDS, TorchvisionZeroShot, ZeroShotImages, torchvision_zeroshot, zeroshot_dataset
 
 __all__ = [
     "COCOCrops",

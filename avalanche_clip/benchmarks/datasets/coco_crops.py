@@ -82,6 +82,28 @@ def _box(bbox: Any, where: str) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in bbox)
 
 
+def _test_split_files(karpathy_json: Path, file_of: dict[Any, str], where: str) -> set[str]:
+    """The file names of the Karpathy test split; refused if none is an image of ``where``."""
+    split_files = {image.filename for image in read_karpathy_split(karpathy_json, "test")}
+    if not split_files & set(file_of.values()):
+        raise ValueError(
+            f"No image of {where} is in the Karpathy test split of {karpathy_json}: the test "
+            "crops need instances_val2014.json with dataset_coco.json."
+        )
+    return split_files
+
+
+def _check_annotation(ann: Any, at: str, file_of: dict[Any, str], label_of: dict[Any, int]) -> None:
+    """Refuse an annotation without its keys, or naming an image or category the file lacks."""
+    require_keys(ann, ["image_id", "category_id", "bbox"], where=at, expected=INSTANCES_FORMAT)
+    _require_id(ann["image_id"], f"{at}.image_id")
+    _require_id(ann["category_id"], f"{at}.category_id")
+    if ann["image_id"] not in file_of:
+        raise ValueError(f"{at}: image_id {ann['image_id']!r} is not in the file's images.")
+    if ann["category_id"] not in label_of:
+        raise ValueError(f"{at}: category_id {ann['category_id']!r} is not in the file's categories.")
+
+
 def build_crop_index(
     instances_json: Path, karpathy_json: Path | None, *, min_size: float, include_crowd: bool
 ) -> Arrays:
@@ -96,14 +118,7 @@ def build_crop_index(
                         ["images", "annotations", "categories"], where=where, expected=INSTANCES_FORMAT)
     class_names, label_of = _categories(data, where)
     file_of = _image_files(data, where)
-    split_files = None
-    if karpathy_json is not None:
-        split_files = {image.filename for image in read_karpathy_split(karpathy_json, "test")}
-        if not split_files & set(file_of.values()):
-            raise ValueError(
-                f"No image of {where} is in the Karpathy test split of {karpathy_json}: the test "
-                "crops need instances_val2014.json with dataset_coco.json."
-            )
+    split_files = None if karpathy_json is None else _test_split_files(karpathy_json, file_of, where)
     annotations = require_list(data["annotations"], where=f"{where}: annotations", expected=INSTANCES_FORMAT)
     stats = dict(annotations=len(annotations), kept=0, crowd_kept=0, crowd_dropped=0, too_small=0,
                  outside_split=0)
@@ -111,13 +126,7 @@ def build_crop_index(
     image_index, boxes, labels = [], [], []
     for i, ann in enumerate(annotations):
         at = f"{where}: annotations[{i}]"
-        require_keys(ann, ["image_id", "category_id", "bbox"], where=at, expected=INSTANCES_FORMAT)
-        _require_id(ann["image_id"], f"{at}.image_id")
-        _require_id(ann["category_id"], f"{at}.category_id")
-        if ann["image_id"] not in file_of:
-            raise ValueError(f"{at}: image_id {ann['image_id']!r} is not in the file's images.")
-        if ann["category_id"] not in label_of:
-            raise ValueError(f"{at}: category_id {ann['category_id']!r} is not in the file's categories.")
+        _check_annotation(ann, at, file_of, label_of)
         crowd = bool(ann.get("iscrowd", 0))
         if crowd and not include_crowd:
             stats["crowd_dropped"] += 1

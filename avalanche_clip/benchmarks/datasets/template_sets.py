@@ -1,9 +1,10 @@
-"""Named prompt-template sets, stored as JSON data files in the package.
+"""Named prompt-template sets: the package's JSON data files and OpenCLIP's ImageNet sets.
 
-Each ``template_sets/<name>.json`` is ``{"description": ..., "templates": ["... {} ...", ...]}``.
-Shipped: ``paper`` (``"this is a photo of {} ."``, the zero-shot default), ``openai_imagenet``
-(CLIP's 80 ImageNet prompts) and ``simple_imagenet`` (its 7-prompt subset). A user's own set is
-a JSON file of the same form, passed by path.
+Each ``template_sets/<name>.json`` is ``{"description": ..., "templates": ["... {} ...", ...]}``;
+shipped: ``paper`` (``"this is a photo of {} ."``, the zero-shot default). ``openai_imagenet``
+(CLIP's 80 ImageNet prompts) and ``simple_imagenet`` (its 7-prompt subset) are OpenCLIP's
+``OPENAI_IMAGENET_TEMPLATES`` and ``SIMPLE_IMAGENET_TEMPLATES``, read from it rather than copied.
+A user's own set is a JSON file of the same form, passed by path.
 """
 
 from __future__ import annotations
@@ -20,14 +21,28 @@ DEFAULT_ZEROSHOT_TEMPLATES = "paper"
 
 TEMPLATE_SET_FORMAT = '{"description": "...", "templates": ["a photo of a {}.", ...]}'
 
+OPENCLIP_TEMPLATE_SETS: dict[str, str] = {
+    "openai_imagenet": "OPENAI_IMAGENET_TEMPLATES",
+    "simple_imagenet": "SIMPLE_IMAGENET_TEMPLATES",
+}
+"""Set name -> the template list of ``open_clip.zero_shot_metadata`` it is."""
+
 
 def _sets_dir():
     return resources.files("avalanche_clip.benchmarks.datasets") / "template_sets"
 
 
 def list_template_sets() -> list[str]:
-    """Names of the template sets that ship with avalanche-clip."""
-    return sorted(p.name[: -len(".json")] for p in _sets_dir().iterdir() if p.name.endswith(".json"))
+    """Names of the template sets that ship with avalanche-clip (OpenCLIP's included)."""
+    files = [p.name[: -len(".json")] for p in _sets_dir().iterdir() if p.name.endswith(".json")]
+    return sorted([*files, *OPENCLIP_TEMPLATE_SETS])
+
+
+def _openclip_set(name: str) -> tuple[str, ...]:
+    """OpenCLIP's templates (functions of the class name) written with ``{}`` for the name."""
+    from open_clip import zero_shot_metadata
+
+    return check_templates([template("{}") for template in getattr(zero_shot_metadata, OPENCLIP_TEMPLATE_SETS[name])])
 
 
 def _read_set(path: Path) -> tuple[str, ...]:
@@ -42,6 +57,8 @@ def _read_set(path: Path) -> tuple[str, ...]:
 def load_template_set(name: str) -> tuple[str, ...]:
     """The templates of a shipped set (see :func:`list_template_sets`)."""
     check_name("template set", name, list_template_sets())
+    if name in OPENCLIP_TEMPLATE_SETS:
+        return _openclip_set(name)
     with resources.as_file(_sets_dir() / f"{name}.json") as path:
         return _read_set(path)
 
@@ -63,6 +80,7 @@ def resolve_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
 
 __all__ = [
     "DEFAULT_ZEROSHOT_TEMPLATES",
+    "OPENCLIP_TEMPLATE_SETS",
     "TEMPLATE_SET_FORMAT",
     "list_template_sets",
     "load_template_set",

@@ -5,20 +5,19 @@
 :class:`~avalanche_clip.benchmarks.ExperimentData`: the update task (one-object scenes of 16
 categories), zero-shot sets of 8 held-out categories and of 8 colours, and a retrieval set of
 unseen scenes with 5 captions each. Nothing is downloaded; the weights ship in the package and
-``python -m avalanche_clip.benchmarks.world.pretrain`` rebuilds them. ``world_mtil_tasks()`` gives the
-world's multi-domain (MTIL) sequence.
+the program ``world_pretraining`` (beside the package in the repository) rebuilds them.
+``world_mtil_tasks()`` gives the world's multi-domain (MTIL) sequence.
 """
 
+from .bpe_tokenizer import world_tokenizer
 from .captions import sample_captions, scene_captions
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, REGIONS, RELATIONS, SIZES, UPDATE_CATEGORIES, Region
-from .corpus import corpus_batch, corpus_example
-from .datasets import CAPTIONS_PER_SCENE, WorldCaptions, WorldObjects
 from .domains import DOMAIN_NAMES, WorldDomainImages, world_mtil_tasks
+from .image_sets import CAPTIONS_PER_SCENE, WorldCaptions, WorldObjects
 from .load import RETRIEVAL_SETS, ZEROSHOT_SETS, LoadedWorld, WorldData, load, load_model, world_classifier
-from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
+from .prompt_templates import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
 from .scenes import Scene, SceneObject, relation, render_scene, sample_scene, scene_rng
-from .tokenizer import world_tokenizer
-from .transforms import world_eval_transform, world_train_transform, world_transforms
+from .scene_transforms import world_eval_transform, world_train_transform, world_transforms
 from .weights import build_world_clip, load_weights, save_weights
 
 __all__ = [
@@ -45,8 +44,6 @@ __all__ = [
     "WorldObjects",
     "ZEROSHOT_SETS",
     "build_world_clip",
-    "corpus_batch",
-    "corpus_example",
     "load",
     "load_model",
     "load_weights",

@@ -20,10 +20,10 @@ from ...models.clip_classifier import TrainMask
 from ...models.variants import UpdateVariant
 from ..experiment_data import ExperimentData
 from .concepts import COLOURS, HELD_OUT_CATEGORIES, UPDATE_CATEGORIES
-from .datasets import WorldCaptions, WorldObjects
-from .prompts import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
-from .tokenizer import world_tokenizer
-from .transforms import world_transforms
+from .image_sets import WorldCaptions, WorldObjects
+from .prompt_templates import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
+from .bpe_tokenizer import world_tokenizer
+from .scene_transforms import world_transforms
 from .weights import IMAGE_MEAN, IMAGE_STD, build_world_clip, load_weights, world_clip_config
 
 STREAMS: dict[str, int] = {"train": 1, "test": 2, "shapes": 3, "colours": 4, "scenes": 5, "reference": 6}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..datasets.reference_data import ReferenceSet
-from .datasets import WorldCaptions
+from .image_sets import WorldCaptions
 from .load import STREAMS
 
 REFERENCE_SCENES = 256

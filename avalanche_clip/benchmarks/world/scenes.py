@@ -15,12 +15,15 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .concepts import COLOURS, REGIONS, SIZES, Region
+from .concepts import CATEGORIES, COLOURS, REGIONS, SIZES, Region
 from .shapes import draw_shape
 
 _SIZE_JITTER = 0.06  # relative jitter of an object's half-extent
 _COLOUR_JITTER = 18  # per-channel jitter of an object's RGB
 _NOISE_STD = 6.0  # pixel noise over the whole image
+
+OBJECT_COUNTS: dict[int, float] = {1: 0.5, 2: 0.35, 3: 0.15}
+"""How many objects a scene of the pretraining distribution has, with their probabilities."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,14 @@ def sample_scene(
     return Scene(tuple(objects), image_size, int(rng.integers(2**31)))
 
 
+def sample_corpus_scene(rng: np.random.Generator, image_size: int = 64) -> Scene:
+    """A scene of the pretraining distribution: 1 to 3 objects of distinct categories (any of the world's)."""
+    counts = list(OBJECT_COUNTS)
+    count = counts[rng.choice(len(counts), p=list(OBJECT_COUNTS.values()))]
+    categories = [CATEGORIES[i] for i in rng.choice(len(CATEGORIES), size=count, replace=False)]
+    return sample_scene(rng, categories, image_size=image_size)
+
+
 def _background(rng: np.random.Generator, size: int) -> Image.Image:
     """A greyish, low-saturation cluttered background: strokes and outlines over a tinted base."""
     grey = rng.uniform(70, 185)
@@ -185,4 +196,13 @@ def render_scene(scene: Scene) -> np.ndarray:
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-__all__ = ["Scene", "SceneObject", "relation", "render_scene", "sample_scene", "scene_rng"]
+__all__ = [
+    "OBJECT_COUNTS",
+    "Scene",
+    "SceneObject",
+    "relation",
+    "render_scene",
+    "sample_corpus_scene",
+    "sample_scene",
+    "scene_rng",
+]

@@ -93,7 +93,7 @@ def load_weights(clip: nn.Module, path: str | os.PathLike | None = None) -> nn.M
             raise FileNotFoundError(
                 f"{needed} is missing. The world model's weights and checksum ship with "
                 "avalanche-clip; reinstall it, or rebuild them with "
-                "python -m avalanche_clip.benchmarks.world.pretrain."
+                "python -m world_pretraining (from a clone of the repository)."
             )
     expected = recorded_sha256(path)
     actual = file_sha256(path)
@@ -101,7 +101,7 @@ def load_weights(clip: nn.Module, path: str | os.PathLike | None = None) -> nn.M
         raise RuntimeError(
             f"Checksum mismatch for {path}: SHA-256 {actual}, expected {expected} (from {checksum}). "
             "The weights file is corrupted or was replaced; reinstall avalanche-clip or rebuild it "
-            "with python -m avalanche_clip.benchmarks.world.pretrain."
+            "with python -m world_pretraining (from a clone of the repository)."
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     clip.load_state_dict(state)

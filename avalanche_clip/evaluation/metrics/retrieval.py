@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..._checks import check_name, check_positive_int
 from ...benchmarks.datasets.protocols import RetrievalDataset
-from ...models.tokenizer import tokenize
+from ...models.tokenizer_info import tokenize
 from ..encoding import encode_images, encode_texts
 from ..names import recall_metric
 from ..ranking import check_ks, hit_rates, positive_ranks

@@ -24,9 +24,8 @@ from avalanche.evaluation.metric_results import MetricValue
 from torch import Tensor
 
 from ..._checks import check_choice
-from ..names import BWT, BWT_COMMON, UT_ACC, UT_SESSION_ACC, stream_value_name
+from ..names import BWT, BWT_COMMON, ORIGINAL, UT_ACC, UT_SESSION_ACC, stream_value_name
 from ..ranking import label_positives, positive_ranks
-from ..run_files import ORIGINAL
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..._checks import check_class_names, check_positive_int, check_templates
 from ...benchmarks.datasets.protocols import ZeroShotDataset
-from ...models.prompts import PromptVocabulary
+from ...models.prompt_vocabulary import PromptVocabulary
 from ..encoding import encode_class_prompts, encode_labelled_images
 from ..names import zeroshot_metric
 from ..ranking import check_ks, hit_rates, label_positives, positive_ranks

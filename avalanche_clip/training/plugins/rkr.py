@@ -2,7 +2,7 @@
 
 PROTOCOL.md section 6: the whole CLIP is frozen, ``logit_scale`` included; every linear layer
 inside the residual blocks of the updated tower(s) gets ``y = (W x + b + U D x) ⊙ s`` (see
-:mod:`avalanche_clip.models.rkr`). Only ``U``, ``D`` and ``s`` train, and in MST the same
+:mod:`avalanche_clip.models.rectifiers`). Only ``U``, ``D`` and ``s`` train, and in MST the same
 rectifiers keep training across sessions. The authors train them with lr 1e-5 (the other methods
 1e-6): that is the optimizer's setting, chosen where the optimizer is built.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..._checks import check_positive_int
 from ...models import CLIPClassifier
-from ...models.rkr import add_rectifiers, rectifiers
+from ...models.rectifiers import add_rectifiers, rectifiers
 from .method_plugin import MethodPlugin
 from .teacher import check_clip_model
 

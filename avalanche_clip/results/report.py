@@ -143,7 +143,7 @@ def write_report(run_dirs: Iterable[str | os.PathLike], output_dir: str | os.Pat
 
     Args:
         run_dirs: run directories, each with ``run.json`` and ``results.json`` (see
-            :mod:`avalanche_clip.evaluation.run_files`). Rows keep the order in which their
+            :mod:`avalanche_clip.results.run_files`). Rows keep the order in which their
             configurations first appear.
         output_dir: where to write (created if needed).
     """

@@ -1,16 +1,14 @@
-"""The run directory: what a run writes and what the report reads.
-
-A run directory holds three files:
+"""The run directory's three data files: what a run writes and what the report reads.
 
 - ``run.json`` (:class:`RunInfo`), written by whoever starts the run (the runner, a script): the
   run's method, variant, protocol and seed; the report's row labels come from it.
-- ``metrics.csv``, the long file, written by :class:`~avalanche_clip.evaluation.ResultsLogger`:
+- ``metrics.csv``, the long file, written by :class:`~avalanche_clip.results.ResultsLogger`:
   one row per logged value, columns ``name,experience,step,value``. ``step`` is the value's
   ``x_plot`` (training iterations); ``experience`` is the training experience the value belongs
   to: -1 before any training (the original model), ``t`` during and after experience ``t``.
 - ``results.json``, written by the same logger: the final table with each value's original and
   forgetting, the values after every experience, and the MST matrix
-  (:func:`~avalanche_clip.evaluation.summary.summarize`).
+  (:func:`~avalanche_clip.results.summary.summarize`).
 
 Every file is written atomically.
 """
@@ -27,15 +25,10 @@ from typing import Any, Iterable, Mapping
 
 from .._atomic import atomic_write_text
 from .._checks import check_choice
-
-RUN_INFO_FILE = "run.json"
-METRICS_FILE = "metrics.csv"
-RESULTS_FILE = "results.json"
+from .layout import METRICS_FILE, RESULTS_FILE, RUN_INFO_FILE
 
 PROTOCOLS: tuple[str, ...] = ("OST", "MST")
 VARIANTS: tuple[str, ...] = ("WM", "IO", "TO")
-ORIGINAL = -1
-"""The ``experience`` of values measured before any training: the original model's."""
 _VARIANT_OF_UPDATE = {"whole": "WM", "image": "IO", "text": "TO"}
 _METRIC_COLUMNS = ("name", "experience", "step", "value")
 
@@ -81,7 +74,7 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: a run directory needs a {RUN_INFO_FILE} with method, variant and "
-            "protocol (write it with avalanche_clip.evaluation.write_run_info, or pass run_info= "
+            "protocol (write it with avalanche_clip.results.write_run_info, or pass run_info= "
             "to ResultsLogger)."
         )
     data = json.loads(path.read_text())
@@ -141,12 +134,8 @@ def read_metric_rows(path: str | os.PathLike) -> list[MetricRow]:
 
 
 __all__ = [
-    "METRICS_FILE",
     "MetricRow",
-    "ORIGINAL",
     "PROTOCOLS",
-    "RESULTS_FILE",
-    "RUN_INFO_FILE",
     "RunInfo",
     "VARIANTS",
     "read_metric_rows",

@@ -12,19 +12,17 @@ from avalanche.training.plugins import EvaluationPlugin
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from avalanche_clip.benchmarks import mst_benchmark
-from avalanche_clip.evaluation import (
+from avalanche_clip.evaluation import retrieval_metrics, updated_task_metrics, zeroshot_metrics
+from avalanche_clip.results import (
     MetricRow,
     ResultsLogger,
     RunInfo,
     read_metric_rows,
     read_results,
     read_run_info,
-    retrieval_metrics,
     summarize,
-    updated_task_metrics,
-    zeroshot_metrics,
 )
-from avalanche_clip.evaluation.run_files import write_metric_rows
+from avalanche_clip.results.run_files import write_metric_rows
 from avalanche_clip.training import CLIPStrategy
 from conftest import CLASS_NAMES
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import numpy as np
-import torch
 from PIL import Image
 from torchvision import transforms as T
 
@@ -41,12 +39,4 @@ def world_transforms(image_size: int = 64) -> tuple[Callable, Callable]:
     return world_train_transform(image_size), world_eval_transform()
 
 
-def normalize_batch(images: np.ndarray) -> torch.Tensor:
-    """``uint8 [N, H, W, 3]`` images as the normalised float batch ``[N, 3, H, W]`` the model takes."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)  # [N, 3, H, W]
-    mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-__all__ = ["TRAIN_SHIFT", "normalize_batch", "world_eval_transform", "world_train_transform", "world_transforms"]
+__all__ = ["TRAIN_SHIFT", "world_eval_transform", "world_train_transform", "world_transforms"]

@@ -1,4 +1,10 @@
-"""The run directory: created writable, never silently mixed with another run's results."""
+"""The run directory's layout: the name of everything a run writes there; creating and clearing it.
+
+A run directory holds ``run.json``, ``metrics.csv`` and ``results.json`` (their formats:
+:mod:`.run_files`), the resolved ``config.yaml``, the text log ``log.txt``, the TensorBoard
+folder ``tb``, the run's own ``report`` and its ``checkpoints``. A directory is never silently
+shared by two runs: :func:`prepare_run_dir` refuses one that holds another run's results.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,24 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..evaluation import METRICS_FILE, RESULTS_FILE, RUN_INFO_FILE
-
+RUN_INFO_FILE = "run.json"
+"""What the run is: method, variant, protocol, seed (:class:`~.run_files.RunInfo`)."""
+METRICS_FILE = "metrics.csv"
+"""Every logged value, one row each (the long file)."""
+RESULTS_FILE = "results.json"
+"""The results table, summarised from the long file."""
+CONFIG_FILE = "config.yaml"
+"""The resolved configuration that reproduces the run."""
+LOG_FILE = "log.txt"
+"""Avalanche's text log."""
+TENSORBOARD_DIR = "tb"
+"""The TensorBoard event files."""
+REPORT_DIR = "report"
+"""The run's own tables and plots."""
 CHECKPOINTS_DIR = "checkpoints"
 """The run directory's folder of checkpoints."""
-RUN_OUTPUTS = (RUN_INFO_FILE, METRICS_FILE, RESULTS_FILE, "config.yaml", "log.txt", "tb", "report", CHECKPOINTS_DIR)
+RUN_OUTPUTS = (RUN_INFO_FILE, METRICS_FILE, RESULTS_FILE, CONFIG_FILE, LOG_FILE, TENSORBOARD_DIR, REPORT_DIR,
+               CHECKPOINTS_DIR)
 """Everything a run writes into its directory."""
 
 
@@ -55,4 +74,16 @@ def prepare_run_dir(output_dir: str, *, overwrite: bool = False, resume: bool = 
     return run_dir
 
 
-__all__ = ["CHECKPOINTS_DIR", "RUN_OUTPUTS", "clear_run_outputs", "prepare_run_dir"]
+__all__ = [
+    "CHECKPOINTS_DIR",
+    "CONFIG_FILE",
+    "LOG_FILE",
+    "METRICS_FILE",
+    "REPORT_DIR",
+    "RESULTS_FILE",
+    "RUN_INFO_FILE",
+    "RUN_OUTPUTS",
+    "TENSORBOARD_DIR",
+    "clear_run_outputs",
+    "prepare_run_dir",
+]

@@ -7,9 +7,8 @@ import pytest
 from PIL import Image
 
 from avalanche_clip.cli import main
-from avalanche_clip.evaluation import MetricRow, RunInfo, summarize, write_report, write_run_info
-from avalanche_clip.evaluation.plots import retrieval_figure, session_figure
-from avalanche_clip.evaluation.runs import load_runs
+from avalanche_clip.results import MetricRow, RunInfo, load_runs, summarize, write_report, write_run_info
+from avalanche_clip.results.plots import retrieval_figure, session_figure
 
 
 def fake_run(path, info, *, ut, zs, tr, ir, bwt=None):

@@ -19,7 +19,7 @@ from typing import Iterable
 from ..._atomic import atomic_write
 from .captions import scene_captions
 from .concepts import CATEGORIES, COLOURS, REGIONS, RELATIONS, SIZES
-from .prompts import PROMPTS
+from .prompt_templates import PROMPTS
 from .scenes import Scene, SceneObject
 
 BPE_FILE = "world_bpe.txt.gz"
@@ -120,7 +120,7 @@ def world_tokenizer(bpe_path: str | os.PathLike | None = None, *, context_length
     if not path.is_file():
         raise FileNotFoundError(
             f"The world's BPE merges file {path} is missing; it ships with avalanche-clip. "
-            "Reinstall the package, or rebuild it with python -m avalanche_clip.benchmarks.world.pretrain."
+            "Reinstall the package, or rebuild it with python -m world_pretraining (from a clone of the repository)."
         )
     return SimpleTokenizer(bpe_path=str(path), context_length=context_length)
 

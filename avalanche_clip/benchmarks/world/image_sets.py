@@ -19,9 +19,8 @@ from torch.utils.data import Dataset
 from ..._checks import check_choice, check_class_names, check_positive_int, check_templates
 from .captions import sample_captions
 from .concepts import CATEGORIES, COLOURS
-from .corpus import sample_corpus_scene
 from .crops import crop_object
-from .scenes import Scene, render_scene, sample_scene, scene_rng
+from .scenes import Scene, render_scene, sample_corpus_scene, sample_scene, scene_rng
 
 Label = Literal["category", "colour"]
 View = Literal["scene", "crop"]

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 
 from .._checks import check_class_names, check_templates
-from .tokenizer import tokenize
+from .tokenizer_info import tokenize
 
 DEFAULT_TEMPLATES: tuple[str, ...] = ("this is a photo of {} in the scene .",)
 """The prompt of the update classes (PROTOCOL.md section 2)."""

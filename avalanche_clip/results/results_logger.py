@@ -20,15 +20,8 @@ import torch
 from avalanche.logging import BaseLogger
 
 from .._atomic import atomic_write_text
-from .run_files import (
-    METRICS_FILE,
-    RESULTS_FILE,
-    MetricRow,
-    RunInfo,
-    read_metric_rows,
-    write_metric_rows,
-    write_run_info,
-)
+from .layout import METRICS_FILE, RESULTS_FILE
+from .run_files import MetricRow, RunInfo, read_metric_rows, write_metric_rows, write_run_info
 from .summary import summarize
 
 logger = logging.getLogger(__name__)
