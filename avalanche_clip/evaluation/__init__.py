@@ -1,6 +1,6 @@
 """CLIP-aware evaluation: metrics for an EvaluationPlugin, the results files, reports.
 
-``zeroshot_metrics``, ``retrieval_metrics`` and ``updated_task_metrics`` return Avalanche
+``zeroshot_metrics``, ``retrieval_metrics``, ``updated_task_metrics`` and ``mtil_metrics`` return Avalanche
 PluginMetrics; ``ResultsLogger`` writes a run's values and results table; ``write_report``
 turns run directories into the paper's tables and plots.
 """
@@ -8,6 +8,7 @@ turns run directories into the paper's tables and plots.
 from .encoding import evaluation_mode
 from .metrics import (
     CapabilityMetric,
+    MTILMatrixMetric,
     RetrievalMetric,
     SkippedStepsMetric,
     UpdatedTaskMetric,
@@ -15,6 +16,10 @@ from .metrics import (
     ZeroShotMetric,
     backward_transfer,
     fold_recall,
+    mtil_average,
+    mtil_last,
+    mtil_metrics,
+    mtil_transfer,
     retrieval_metrics,
     retrieval_recall,
     skipped_steps_metrics,
@@ -42,6 +47,7 @@ from .summary import summarize
 
 __all__ = [
     "CapabilityMetric",
+    "MTILMatrixMetric",
     "METRICS_FILE",
     "MetricRow",
     "RESULTS_FILE",
@@ -58,6 +64,10 @@ __all__ = [
     "backward_transfer",
     "evaluation_mode",
     "fold_recall",
+    "mtil_average",
+    "mtil_last",
+    "mtil_metrics",
+    "mtil_transfer",
     "positive_ranks",
     "read_metric_rows",
     "read_results",

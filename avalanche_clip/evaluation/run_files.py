@@ -32,7 +32,7 @@ RUN_INFO_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
 RESULTS_FILE = "results.json"
 
-PROTOCOLS: tuple[str, ...] = ("OST", "MST")
+PROTOCOLS: tuple[str, ...] = ("OST", "MST", "MTIL")
 VARIANTS: tuple[str, ...] = ("WM", "IO", "TO")
 ORIGINAL = -1
 """The ``experience`` of values measured before any training: the original model's."""
@@ -49,8 +49,8 @@ class RunInfo:
             ``"RKR"``, ``"VR-LwF"``, ``"Joint-FT"``, ...
         variant: the update variant, ``"WM"``, ``"IO"`` or ``"TO"`` (``CLIPClassifier.update``
             names ``"whole"``, ``"image"``, ``"text"`` are accepted and stored as these).
-        protocol: the table the run belongs to, ``"OST"`` or ``"MST"`` (Joint-FT, the MST upper
-            bound, is ``"MST"``).
+        protocol: the table the run belongs to, ``"OST"``, ``"MST"`` (Joint-FT, the MST upper
+            bound, is ``"MST"``) or ``"MTIL"``.
         seed: the run's seed; runs that differ only by seed are averaged in the report.
         config: anything else worth keeping, JSON-serialisable (e.g. the resolved CLI config).
     """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from .mtil_summary import summarize_mtil
 from .names import BWT, BWT_COMMON, SKIPPED_STEPS_NAME, UT_ACC, UT_SESSION_ACC, parse_name
 from .run_files import ORIGINAL, MetricRow
 
@@ -53,6 +54,8 @@ def summarize(rows: Iterable[MetricRow], *, experiences_completed: int) -> dict[
       the MST matrix; None where not evaluated.
     - ``skipped_steps``: training steps skipped for a non-finite loss or gradient (the latest
       ``NonFinite_Skipped_Steps`` value; 0 when none was logged).
+    - ``mtil`` (MTIL runs only): the accuracy matrix and Transfer / Avg / Last
+      (:func:`~.mtil_summary.summarize_mtil`).
 
     The latest row wins where a value was logged twice for the same experience.
     """
@@ -60,6 +63,7 @@ def summarize(rows: Iterable[MetricRow], *, experiences_completed: int) -> dict[
     forgetting: dict[tuple[str, str], float] = {}
     matrix: dict[str, dict[int, dict[int, float]]] = {}
     skipped_steps = 0
+    rows = list(rows)  # read twice: here and by summarize_mtil
     for row in rows:
         if row.name == SKIPPED_STEPS_NAME:
             skipped_steps = int(row.value)
@@ -98,13 +102,15 @@ def summarize(rows: Iterable[MetricRow], *, experiences_completed: int) -> dict[
             "original": None if original is None else [original.get(i) for i in range(sessions)],
             "after": _as_list(after),
         }
-    return {
+    results = {
         "experiences_completed": experiences_completed,
         "table": table,
         "per_experience": per_experience,
         "ut_matrix": ut_matrix,
         "skipped_steps": skipped_steps,
     }
+    mtil = summarize_mtil(rows)
+    return results | {"mtil": mtil} if mtil else results
 
 
 __all__ = ["column_of", "summarize"]
