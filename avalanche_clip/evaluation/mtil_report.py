@@ -96,7 +96,7 @@ def mtil_markdown(runs: Sequence[Run]) -> str:
     runs = [run for run in runs if mtil_stream(run) is not None]
     if not runs:
         return ""
-    lines = ["## MTIL: Transfer / Avg / Last", "",
+    lines = ["", "## MTIL: Transfer / Avg / Last", "",
              "ZSCL's definitions over the accuracy matrix A[t, d] (top-1 on dataset d among its own classes "
              "after task t): Transfer = mean of A[t, d] over the tasks learned before d (datasets 2..T); "
              "Avg = mean over the T rows after each task (the original row excluded, as ZSCL); Last = A[T-1, d]. "
