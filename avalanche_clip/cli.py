@@ -45,12 +45,13 @@ def report_command(args: Sequence[str] | None = None) -> None:
 
 def run_parser(default_config: str | Path | None = None) -> ArgumentParser:
     """The parser of ``experiment.run``; ``default_config`` (a YAML file) sets its defaults."""
-    from .benchmarks import PaperData
+    from .benchmarks import MTILSource, PaperData
     from .benchmarks.world import WorldData
     from .experiment.runner import run
 
     # subclass mode keeps the data source's class_path in dumped configs, so they parse again
-    set_parsing_settings(docstring_parse_attribute_docstrings=True, subclasses_enabled=[WorldData, PaperData])
+    set_parsing_settings(docstring_parse_attribute_docstrings=True,
+                         subclasses_enabled=[WorldData, PaperData, MTILSource])
     parser = ArgumentParser(
         prog="avalanche-clip run",
         description=run.__doc__.splitlines()[0],

@@ -79,7 +79,7 @@ def test_every_example_config_parses(repo_root):
     parser = run_parser()
     for path in sorted((repo_root / "examples" / "configs").glob("*.yaml")):
         config = parser.parse_args(["--config", str(path)])
-        assert config.model.name and config.protocol.name in ("ost", "mst", "joint"), path
+        assert config.model.name and config.protocol.name in ("ost", "mst", "joint", "mtil"), path
 
 
 def test_help_lists_the_options_a_user_needs(capsys):

@@ -3,6 +3,8 @@
 from .experience import CLIPExperience, with_class_names
 from .experiment_data import DataSource, ExperimentData
 from .generators import dataset_targets, mst_benchmark, ost_benchmark, session_classes
+from .mtil import MTIL_ORDERS, MTILData, MTILExperience, MTILSource, mtil_benchmark, task_order
+from .mtil_task import MTILTask
 from .paper_data import PaperData
 from .transforms import clip_eval_transform, clip_train_transform, clip_transforms
 
@@ -10,13 +12,20 @@ __all__ = [
     "CLIPExperience",
     "DataSource",
     "ExperimentData",
+    "MTILData",
+    "MTILExperience",
+    "MTILSource",
+    "MTILTask",
+    "MTIL_ORDERS",
     "PaperData",
     "clip_eval_transform",
     "clip_train_transform",
     "clip_transforms",
     "dataset_targets",
     "mst_benchmark",
+    "mtil_benchmark",
     "ost_benchmark",
     "session_classes",
+    "task_order",
     "with_class_names",
 ]

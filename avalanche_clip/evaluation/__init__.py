@@ -1,6 +1,6 @@
 """CLIP-aware evaluation metrics for an Avalanche EvaluationPlugin.
 
-``zeroshot_metrics``, ``retrieval_metrics``, ``updated_task_metrics`` and
+``zeroshot_metrics``, ``retrieval_metrics``, ``updated_task_metrics``, ``mtil_metrics`` and
 ``skipped_steps_metrics`` return Avalanche PluginMetrics, named as :mod:`.names` says. The files
 a run writes from their values (``metrics.csv``, ``results.json``, reports) are
 :mod:`avalanche_clip.results`'s.
@@ -9,6 +9,7 @@ a run writes from their values (``metrics.csv``, ``results.json``, reports) are
 from .encoding import evaluation_mode
 from .metrics import (
     CapabilityMetric,
+    MTILMatrixMetric,
     RetrievalMetric,
     SkippedStepsMetric,
     UpdatedTaskMetric,
@@ -16,6 +17,10 @@ from .metrics import (
     ZeroShotMetric,
     backward_transfer,
     fold_recall,
+    mtil_average,
+    mtil_last,
+    mtil_metrics,
+    mtil_transfer,
     retrieval_metrics,
     retrieval_recall,
     skipped_steps_metrics,
@@ -29,6 +34,7 @@ from .ranking import positive_ranks
 
 __all__ = [
     "CapabilityMetric",
+    "MTILMatrixMetric",
     "RetrievalMetric",
     "SKIPPED_STEPS_NAME",
     "SkippedStepsMetric",
@@ -38,6 +44,10 @@ __all__ = [
     "backward_transfer",
     "evaluation_mode",
     "fold_recall",
+    "mtil_average",
+    "mtil_last",
+    "mtil_metrics",
+    "mtil_transfer",
     "positive_ranks",
     "retrieval_metrics",
     "retrieval_recall",

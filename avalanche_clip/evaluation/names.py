@@ -5,7 +5,8 @@ sets of the zero-shot and retrieval metrics are not streams, so their values are
 ``ZeroShot_Top1_Acc/eval_phase/<set>``, ``Retrieval_TR@5/eval_phase/<set>``; the updated-task
 values are named by the test stream they are measured on: ``UT_Acc/eval_phase/test_stream``,
 ``UT_Session_Acc/eval_phase/test_stream/Exp003``. A forgetting value adds ``_Forgetting`` to the
-metric: ``ZeroShot_Top1_Acc_Forgetting/eval_phase/<set>``.
+metric: ``ZeroShot_Top1_Acc_Forgetting/eval_phase/<set>``. The MTIL values add the dataset to the
+stream's name (``MTIL_Acc/eval_phase/test_stream/DTD``), or nothing for the mean over datasets.
 
 The metrics build names here and the results summary (:mod:`avalanche_clip.results.summary`)
 parses them back here, so the two cannot drift apart.
@@ -31,6 +32,17 @@ BWT = "BWT"
 """Backward transfer as the paper's authors compute it: (1/(t+1)) sum_{i<=t} (a[t][i] - a[i][i])."""
 BWT_COMMON = "BWT_Common"
 """Backward transfer, common definition: mean over i < t of (a[t][i] - a[i][i]); 0 at t = 0."""
+
+MTIL_ACC = "MTIL_Acc"
+"""MTIL matrix entry A[t, d]: sample top-1 on dataset d among its own classes after task t; ``/<dataset>``
+(without: the mean over the datasets of the row)."""
+MTIL_TRANSFER = "MTIL_Transfer"
+"""ZSCL's Transfer: per dataset the mean of A[t, d] over the tasks t learned before d; mean over such d."""
+MTIL_AVG = "MTIL_Avg"
+"""ZSCL's Avg: per dataset the mean of A[t, d] over every task t (not the original row); mean over d."""
+MTIL_LAST = "MTIL_Last"
+"""ZSCL's Last: per dataset A[last, d]; mean over d."""
+MTIL_METRICS: tuple[str, ...] = (MTIL_ACC, MTIL_TRANSFER, MTIL_AVG, MTIL_LAST)
 
 SKIPPED_STEPS = "NonFinite_Skipped_Steps"
 """Training steps skipped for a non-finite loss or gradient, in the whole run so far."""
@@ -64,6 +76,23 @@ def stream_value_name(metric: str, stream: str, experience: int | None = None) -
     """The full name of ``metric`` on ``stream`` (optionally on one of its experiences)."""
     name = f"{metric}/{PHASE}/{stream}_stream"
     return name if experience is None else f"{name}/Exp{experience:03d}"
+
+
+def dataset_value_name(metric: str, stream: str, dataset: str | None = None) -> str:
+    """The full name of an MTIL ``metric`` on ``stream``, of one ``dataset`` or (None) the mean over datasets."""
+    name = stream_value_name(metric, stream)
+    return name if dataset is None else f"{name}/{dataset}"
+
+
+_MTIL_NAME = re.compile(rf"^(?P<metric>MTIL_[A-Za-z]+)/{PHASE}/(?P<stream>[^/]+)_stream(?:/(?P<dataset>[^/]+))?$")
+
+
+def parse_dataset_name(name: str) -> tuple[str, str, str | None] | None:
+    """``(metric, stream, dataset or None)`` of a name of :func:`dataset_value_name`; None for other names."""
+    match = _MTIL_NAME.match(name)
+    if match is None or match["metric"] not in MTIL_METRICS:
+        return None
+    return match["metric"], match["stream"], match["dataset"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +143,11 @@ __all__ = [
     "BWT_COMMON",
     "Direction",
     "FORGETTING_SUFFIX",
+    "MTIL_ACC",
+    "MTIL_AVG",
+    "MTIL_LAST",
+    "MTIL_METRICS",
+    "MTIL_TRANSFER",
     "ORIGINAL",
     "PHASE",
     "ParsedName",
@@ -122,7 +156,9 @@ __all__ = [
     "UT_ACC",
     "UT_SESSION_ACC",
     "check_set_name",
+    "dataset_value_name",
     "forgetting_metric",
+    "parse_dataset_name",
     "parse_name",
     "recall_metric",
     "set_value_name",

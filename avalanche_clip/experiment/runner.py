@@ -29,17 +29,18 @@ from avalanche.logging import InteractiveLogger, TensorboardLogger, TextLogger
 from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
 
 from .._atomic import atomic_write_text
-from ..benchmarks import ExperimentData, PaperData, mst_benchmark, ost_benchmark
+from ..benchmarks import ExperimentData, MTILData, MTILSource, PaperData, mst_benchmark, ost_benchmark
 from ..benchmarks.world import WorldData
-from ..distributed import call_on_main, init_distributed, main_process_first
 from ..checkpointing import CheckpointFiles, LoadedCheckpoint, RunCheckpointing, check_state_format
 from ..checkpointing import experiences_completed as completed_in
-from ..evaluation import retrieval_metrics, skipped_steps_metrics, updated_task_metrics, zeroshot_metrics
+from ..distributed import call_on_main, init_distributed, main_process_first
+from ..evaluation import retrieval_metrics, skipped_steps_metrics, zeroshot_metrics
 from ..models import CLIPClassifier
 from ..results import (CHECKPOINTS_DIR, ResultsLogger, RunInfo, clear_run_outputs, prepare_run_dir, read_results,
                        write_report)
 from ..training import CLIPStrategy, MethodPlugin
 from ..training.sampling import derive_seed
+from .mtil_protocol import MTIL, mtil_streams, report_protocol, task_metrics
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
 from .validation import WORLD_MODEL, check_run_arguments
 
@@ -64,8 +65,10 @@ def build_model(spec: ModelSpec, device: torch.device) -> CLIPClassifier:
                                          train_mask=spec.train_mask, device=device)
 
 
-def build_benchmark(data: ExperimentData, protocol: ProtocolSpec):
+def build_benchmark(data: ExperimentData | MTILData, protocol: ProtocolSpec):
     """``(train_stream, test_stream)`` of the protocol; Joint-FT is tested per MST session."""
+    if protocol.name == MTIL:
+        return mtil_streams(data, protocol)
     common = dict(train_transform=data.train_transform, eval_transform=data.eval_transform,
                   templates=data.templates)
     if protocol.name == "ost":
@@ -78,9 +81,9 @@ def build_benchmark(data: ExperimentData, protocol: ProtocolSpec):
     return ost_benchmark(data.train, data.test, data.class_names, **common).train_stream, sessions.test_stream
 
 
-def build_evaluator(data: ExperimentData, spec: EvaluationSpec, loggers: list, *, num_workers: int = 0,
+def build_evaluator(data: ExperimentData | MTILData, spec: EvaluationSpec, loggers: list, *, num_workers: int = 0,
                     pin_memory: bool = False) -> EvaluationPlugin:
-    """Avalanche's accuracy, loss and forgetting beside zero-shot, retrieval, UT and skipped-steps metrics.
+    """Avalanche's accuracy, loss and forgetting beside zero-shot, retrieval, UT (MTIL) and skipped-steps metrics.
 
     ``num_workers`` and ``pin_memory`` configure the image loaders of the zero-shot and
     retrieval sets (``TrainingSpec`` gives the same to training and the test stream).
@@ -92,7 +95,7 @@ def build_evaluator(data: ExperimentData, spec: EvaluationSpec, loggers: list, *
         forgetting_metrics(experience=True),
         zeroshot_metrics(data.zeroshot, top_k=spec.zeroshot_top_k, **loader),
         retrieval_metrics(data.retrieval, ks=spec.retrieval_ks, folds=data.retrieval_folds, **loader),
-        updated_task_metrics(),
+        *task_metrics(data),
         skipped_steps_metrics(),
         loggers=loggers,
     )
@@ -135,7 +138,7 @@ def run(
     output_dir: str = "runs/mst_vrlwf",
     seed: int = 0,
     model: ModelSpec = ModelSpec(),
-    data: WorldData | PaperData = WorldData(),
+    data: WorldData | PaperData | MTILSource = WorldData(),
     protocol: ProtocolSpec = ProtocolSpec(),
     plugins: list[SupervisedPlugin] | None = None,
     training: TrainingSpec = TrainingSpec(),
@@ -157,8 +160,9 @@ def run(
             or ``overwrite``.
         seed: seeds data order, augmentation, pseudo-vocabulary draws and initialisation.
         model: which CLIP and which part of it trains.
-        data: the embedded world (``WorldData``) or the paper's files (``PaperData``).
-        protocol: OST, MST or Joint-FT, and the sessions.
+        data: the embedded world (``WorldData``), the paper's files (``PaperData``), or for MTIL a
+            sequence of datasets (a subclass of ``MTILSource``, e.g. ``WorldDomains``, ``MTILDatasets``).
+        protocol: OST, MST, Joint-FT or MTIL, and the sessions or the task order.
         plugins: the continual-learning methods (``VRLwFPlugin``, ``LwFPlugin``, ``GeoDLPlugin``,
             ``IMMPlugin``, ``RKRPlugin``; several compose); none is plain fine-tuning (FT).
         training: optimisation and device.
@@ -196,7 +200,7 @@ def _run_info(model: ModelSpec, data: Any, protocol: ProtocolSpec, plugins: list
     """What ``run.json`` records: the row of the report, and the configuration."""
     return RunInfo(
         method=method_label(plugins, protocol), variant=model.update,
-        protocol="OST" if protocol.name == "ost" else "MST", seed=seed,
+        protocol=report_protocol(protocol), seed=seed,
         config={"model": asdict(model), "protocol": asdict(protocol), "training": asdict(training),
                 "evaluation": asdict(evaluation), "data": {type(data).__name__: asdict(data)},
                 "plugins": [type(p).__name__ for p in plugins], "processes": DistributedHelper.world_size},

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from .._checks import check_choice, check_non_negative, check_positive_int
+from ..benchmarks.mtil import MTIL_ORDERS
 from ..models import TRAIN_MASKS, UPDATE_VARIANTS, TrainMask, UpdateVariant
 from ..training import PRECISIONS, Precision
 
-ProtocolName = Literal["ost", "mst", "joint"]
+ProtocolName = Literal["ost", "mst", "joint", "mtil"]
 PROTOCOL_NAMES: tuple[str, ...] = get_args(ProtocolName)
 
 
@@ -40,24 +41,41 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ProtocolSpec:
-    """How the update classes are presented (PROTOCOL.md section 3)."""
+    """How the update classes are presented (PROTOCOL.md section 3), or the MTIL task sequence."""
 
     name: ProtocolName = "mst"
     """``ost``: one session; ``mst``: class-incremental sessions; ``joint``: Joint-FT, OST-style
-    training on every class, evaluated per MST session (the MST upper bound)."""
+    training on every class, evaluated per MST session (the MST upper bound); ``mtil``: one
+    dataset per task, each scored among its own classes (needs an MTIL data source)."""
     n_sessions: int = 4
     """Sessions of ``mst`` (and of the session table of ``joint``)."""
     class_order: tuple[int, ...] | None = None
     """Class ids in session order; default ``0..C-1``."""
+    task_order: str | tuple[str, ...] | None = None
+    """``mtil`` only: ``I`` or ``II`` (ZSCL's orders of the 11 datasets), or the task names in order;
+    null: the data source's order."""
 
     def __post_init__(self):
         check_choice("protocol.name", self.name, PROTOCOL_NAMES)
+        self._check_task_order()
         check_positive_int("protocol.n_sessions", self.n_sessions)
         if self.class_order is not None:
             order = list(self.class_order)
             bad = [c for c in order if isinstance(c, bool) or not isinstance(c, int) or c < 0]
             if bad or not order or len(set(order)) != len(order):
                 raise ValueError(f"protocol.class_order must list distinct class ids >= 0, got {self.class_order!r}.")
+
+    def _check_task_order(self) -> None:
+        if self.task_order is None:
+            return
+        if self.name != "mtil":
+            raise ValueError(f"protocol.task_order is given ({self.task_order!r}) with protocol.name={self.name!r}: "
+                             "it orders the tasks of protocol.name='mtil'.")
+        if isinstance(self.task_order, str):
+            check_choice("protocol.task_order", self.task_order, tuple(MTIL_ORDERS))
+        elif not self.task_order or any(not isinstance(n, str) or not n.strip() for n in self.task_order):
+            raise ValueError(f"protocol.task_order must be {sorted(MTIL_ORDERS)} or a list of task names, "
+                             f"got {self.task_order!r}.")
 
 
 @dataclass(frozen=True)

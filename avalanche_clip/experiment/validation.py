@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from avalanche.core import BasePlugin
 
 from ..models import check_model_source
+from .mtil_protocol import check_protocol_data
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
 
 WORLD_MODEL = "world"
@@ -68,7 +69,7 @@ def check_run_arguments(
     Raises:
         TypeError: an argument of the wrong type (the message names it and the type expected).
         ValueError: contradictory flags, an unknown model name (with the closest names), a
-            plugin given twice.
+            plugin given twice, an MTIL data source under another protocol.
         FileNotFoundError: pretrained weights that are neither a file nor available.
     """
     _check_type("output_dir", output_dir, str, "a directory path")
@@ -78,7 +79,7 @@ def check_run_arguments(
         raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}.")
     _check_type("model", model, ModelSpec, "a ModelSpec")
     if not callable(getattr(data, "build", None)):  # WorldData, PaperData, or a user's own source
-        raise TypeError(f"data must be a data source with build(model) -> ExperimentData, such as WorldData() or "
+        raise TypeError(f"data must be a data source with build(model), such as WorldData(), an MTILSource or "
                         f"PaperData(...), got {type(data).__name__} {data!r:.80}.")
     _check_type("protocol", protocol, ProtocolSpec, "a ProtocolSpec")
     _check_type("training", training, TrainingSpec, "a TrainingSpec")
@@ -87,6 +88,7 @@ def check_run_arguments(
     if resume and overwrite:
         raise ValueError("resume and overwrite are both set: --resume continues the run in output_dir, "
                          "--overwrite replaces it; choose one.")
+    check_protocol_data(protocol, data)
     check_plugins(plugins)
     check_model_spec(model)
 

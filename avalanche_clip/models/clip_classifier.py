@@ -202,7 +202,11 @@ class CLIPClassifier(DynamicModule):
         return PromptVocabulary.build(class_names, templates, self.tokenizer)
 
     def adaptation(self, experience: Any) -> None:
-        """Take the vocabulary of ``experience``; in training also the classes CE may see."""
+        """Take the vocabulary of ``experience``; in training also the classes CE may see.
+
+        A training vocabulary other than the previous one (MTIL's next dataset) starts
+        :attr:`seen_classes` afresh.
+        """
         class_names = getattr(experience, "class_names", None)
         if class_names is None:
             raise AttributeError(
@@ -215,6 +219,8 @@ class CLIPClassifier(DynamicModule):
         if not self.training:
             self._eval_vocabulary = vocabulary
             return
+        if self._train_vocabulary is not None and vocabulary is not self._train_vocabulary:
+            self._seen_classes = set()  # ids of another vocabulary (MTIL's previous dataset) name nothing here
         self._train_vocabulary = vocabulary
         current = getattr(experience, "classes_in_this_experience", None)
         current = set(range(len(vocabulary))) if current is None else {int(c) for c in current}
@@ -233,7 +239,7 @@ class CLIPClassifier(DynamicModule):
 
     @property
     def seen_classes(self) -> list[int]:
-        """Every class of every experience trained on so far, sorted."""
+        """Every class of every experience trained on so far with the current training vocabulary, sorted."""
         return sorted(self._seen_classes)
 
     def request_text_features(self, class_ids: Iterable[int]) -> None:

@@ -3,7 +3,8 @@
 One table per protocol; rows are method x variant (the runs of a row, e.g. its seeds, are
 averaged: mean ± sample std), preceded by the original CLIP (the values every run measured
 before training); columns are UT-Acc, ZS-Acc per zero-shot set, TR@1 and IR@1 per retrieval
-set, and BWT (the authors' definition) for MST. Values are in %.
+set, and BWT (the authors' definition) for MST. Values are in %. MTIL runs add their Transfer /
+Avg / Last table, per-dataset matrices and matrix plot (:mod:`.mtil_report`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .._atomic import atomic_write_text
+from .mtil_report import MTIL_PLOT, mtil_figure, mtil_markdown
 from .plots import ORIGINAL_LABEL, retrieval_figure, save_png, session_figure
 from .run_files import PROTOCOLS
 from .runs import Run, group_runs, keys_of, load_runs, mean_std
@@ -151,9 +153,9 @@ def write_report(run_dirs: Iterable[str | os.PathLike], output_dir: str | os.Pat
     output = Path(output_dir)
     protocols = [p for p in PROTOCOLS if any(run.info.protocol == p for run in runs)]
     tables = {protocol: protocol_table(runs, protocol) for protocol in protocols}
-    markdown = atomic_write_text(output / MARKDOWN_FILE, markdown_report(tables))
+    markdown = atomic_write_text(output / MARKDOWN_FILE, markdown_report(tables) + mtil_markdown(runs))
     table = atomic_write_text(output / CSV_FILE, csv_report(tables))
-    figures = {SESSIONS_PLOT: session_figure(runs)}
+    figures = {SESSIONS_PLOT: session_figure(runs), MTIL_PLOT: mtil_figure(runs)}
     figures |= {RETRIEVAL_PLOT.format(protocol=p.lower()): retrieval_figure(runs, p) for p in protocols}
     plots = tuple(save_png(figure, output / name) for name, figure in figures.items() if figure is not None)
     logger.info("Report of %d runs written to %s (%d plots).", len(runs), output, len(plots))

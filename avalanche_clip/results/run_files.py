@@ -27,7 +27,7 @@ from .._atomic import atomic_write_text
 from .._checks import check_choice
 from .layout import METRICS_FILE, RESULTS_FILE, RUN_INFO_FILE
 
-PROTOCOLS: tuple[str, ...] = ("OST", "MST")
+PROTOCOLS: tuple[str, ...] = ("OST", "MST", "MTIL")
 VARIANTS: tuple[str, ...] = ("WM", "IO", "TO")
 _VARIANT_OF_UPDATE = {"whole": "WM", "image": "IO", "text": "TO"}
 _METRIC_COLUMNS = ("name", "experience", "step", "value")
@@ -42,8 +42,8 @@ class RunInfo:
             ``"RKR"``, ``"VR-LwF"``, ``"Joint-FT"``, ...
         variant: the update variant, ``"WM"``, ``"IO"`` or ``"TO"`` (``CLIPClassifier.update``
             names ``"whole"``, ``"image"``, ``"text"`` are accepted and stored as these).
-        protocol: the table the run belongs to, ``"OST"`` or ``"MST"`` (Joint-FT, the MST upper
-            bound, is ``"MST"``).
+        protocol: the table the run belongs to, ``"OST"``, ``"MST"`` (Joint-FT, the MST upper
+            bound, is ``"MST"``) or ``"MTIL"``.
         seed: the run's seed; runs that differ only by seed are averaged in the report.
         config: anything else worth keeping, JSON-serialisable (e.g. the resolved CLI config).
     """

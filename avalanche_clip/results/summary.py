@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..evaluation.names import BWT, BWT_COMMON, ORIGINAL, SKIPPED_STEPS_NAME, UT_ACC, UT_SESSION_ACC, parse_name
+from .mtil_summary import summarize_mtil
 from .run_files import MetricRow
 
 _ZEROSHOT = re.compile(r"^ZeroShot_Top(\d+)_Acc$")
@@ -116,18 +117,23 @@ def summarize(rows: Iterable[MetricRow], *, experiences_completed: int) -> dict[
       the MST matrix; None where not evaluated.
     - ``skipped_steps``: training steps skipped for a non-finite loss or gradient (the latest
       ``NonFinite_Skipped_Steps`` value; 0 when none was logged).
+    - ``mtil`` (MTIL runs only): the accuracy matrix and Transfer / Avg / Last
+      (:func:`~.mtil_summary.summarize_mtil`).
 
     The latest row wins where a value was logged twice for the same experience.
     """
+    rows = list(rows)  # read twice: here and by summarize_mtil
     collected = _collect(rows)
     table, per_experience = _tables(collected)
-    return {
+    results = {
         "experiences_completed": experiences_completed,
         "table": table,
         "per_experience": per_experience,
         "ut_matrix": _ut_matrix(collected.matrix),
         "skipped_steps": collected.skipped_steps,
     }
+    mtil = summarize_mtil(rows)
+    return results | {"mtil": mtil} if mtil else results
 
 
 __all__ = ["column_of", "summarize"]

@@ -12,7 +12,7 @@ the program ``world_pretraining`` (beside the package in the repository) rebuild
 from .bpe_tokenizer import world_tokenizer
 from .captions import sample_captions, scene_captions
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, REGIONS, RELATIONS, SIZES, UPDATE_CATEGORIES, Region
-from .domains import DOMAIN_NAMES, WorldDomainImages, world_mtil_tasks
+from .domains import DOMAIN_NAMES, WorldDomainImages, WorldDomains, world_mtil_tasks
 from .image_sets import CAPTIONS_PER_SCENE, WorldCaptions, WorldObjects
 from .load import RETRIEVAL_SETS, ZEROSHOT_SETS, LoadedWorld, WorldData, load, load_model, world_classifier
 from .prompt_templates import COLOUR_TEMPLATES, SHAPE_TEMPLATES, UPDATE_TEMPLATES
@@ -41,6 +41,7 @@ __all__ = [
     "WorldCaptions",
     "WorldData",
     "WorldDomainImages",
+    "WorldDomains",
     "WorldObjects",
     "ZEROSHOT_SETS",
     "build_world_clip",

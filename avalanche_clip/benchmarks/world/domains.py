@@ -28,9 +28,11 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..._checks import check_choice, check_name, check_positive_int
+from ..mtil import MTILData, MTILSource
 from ..mtil_task import MTILTask
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, SIZES, UPDATE_CATEGORIES
 from .crops import crop_object
+from .load import WorldData
 from .scenes import Scene, SceneObject, render_scene, sample_scene, scene_rng
 
 Split = Literal["train", "test"]
@@ -217,6 +219,38 @@ def world_mtil_tasks(
     return tasks
 
 
+@dataclass(frozen=True)
+class WorldDomains(MTILSource):
+    """The world's MTIL sequence (``--data.class_path avalanche_clip.benchmarks.world.WorldDomains``).
+
+    Beside the domains, the world's zero-shot sets and retrieval set of :class:`WorldData` are
+    measured, so a run reports their forgetting too.
+    """
+
+    seed: int = 0
+    """The world seed every image is rendered from (independent of the run's seed)."""
+    train_per_class: int = 30
+    """Training images per class of each domain."""
+    test_per_class: int = 20
+    """Test images per class of each domain."""
+    domains: tuple[str, ...] = DOMAIN_NAMES
+    """The domains, by name, in their default order (``--protocol.task_order`` reorders them)."""
+    zeroshot_per_class: int = 25
+    """Images per class of the world's zero-shot sets."""
+    retrieval_size: int = 500
+    """Scenes of the world's retrieval set."""
+
+    def build(self, model: Any = None) -> MTILData:
+        """The domains and the world's evaluation sets; the world model needs no ``model`` to build them."""
+        world = WorldData(seed=self.seed, train_per_class=1, test_per_class=1,
+                          zeroshot_per_class=self.zeroshot_per_class, retrieval_size=self.retrieval_size).build()
+        tasks = world_mtil_tasks(seed=self.seed, train_per_class=self.train_per_class,
+                                 test_per_class=self.test_per_class, domains=self.domains)
+        return MTILData(tasks=tuple(tasks), zeroshot=world.zeroshot, retrieval=world.retrieval,
+                        retrieval_folds=world.retrieval_folds, train_transform=world.train_transform,
+                        eval_transform=world.eval_transform)
+
+
 __all__ = [
     "DOMAINS",
     "DOMAIN_NAMES",
@@ -226,5 +260,6 @@ __all__ = [
     "Split",
     "WorldDomain",
     "WorldDomainImages",
+    "WorldDomains",
     "world_mtil_tasks",
 ]

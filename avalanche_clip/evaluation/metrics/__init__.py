@@ -1,6 +1,7 @@
-"""CLIP-aware Avalanche PluginMetrics: zero-shot accuracy, retrieval recall, updated task."""
+"""CLIP-aware Avalanche PluginMetrics: zero-shot accuracy, retrieval recall, updated task, the MTIL matrix."""
 
 from .capability import CapabilityMetric
+from .mtil_matrix import MTILMatrixMetric, mtil_average, mtil_last, mtil_metrics, mtil_transfer
 from .retrieval import RetrievalMetric, fold_bounds, fold_recall, retrieval_metrics, retrieval_recall
 from .skipped_steps import SkippedStepsMetric, skipped_steps_metrics
 from .updated_task import (
@@ -15,6 +16,7 @@ from .zeroshot import ZeroShotMetric, zeroshot_accuracy, zeroshot_metrics
 
 __all__ = [
     "CapabilityMetric",
+    "MTILMatrixMetric",
     "RetrievalMetric",
     "SkippedStepsMetric",
     "UTProtocol",
@@ -23,6 +25,10 @@ __all__ = [
     "backward_transfer",
     "fold_bounds",
     "fold_recall",
+    "mtil_average",
+    "mtil_last",
+    "mtil_metrics",
+    "mtil_transfer",
     "retrieval_metrics",
     "retrieval_recall",
     "session_accuracy",
