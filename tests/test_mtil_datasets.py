@@ -264,3 +264,19 @@ def test_labels_follow_the_class_names_whatever_order_the_files_list_them_in(tmp
     assert names == {10: "abbey", 11: "jail cell", 12: "youth hostel", 13: "abbey", 14: "pub/indoor"}
     # the canonical ClassName.txt lines 1, 208, 290 and 397
     assert sorted({*task.train.targets, *task.test.targets}) == [0, 207, 289, 396]
+
+
+def test_the_data_source_builds_the_tasks_with_the_models_transforms(tmp_path, make_model):
+    """``MTILDatasets`` (the ``data`` group of a real MTIL run) needs the protocol's MTILSource."""
+    pytest.importorskip("avalanche_clip.benchmarks.mtil")
+    from avalanche_clip.benchmarks.real_mtil import MTILDatasets
+
+    files.write_mnist(tmp_path, train=[(1, 10), (2, 20)], test=[(1, 30), (2, 40)])
+    files.write_food(tmp_path, train=[("pho", 10), ("ramen", 11)], test=[("pho", 12), ("ramen", 13)])
+    with pytest.raises(ValueError, match="Unknown MTIL dataset 'Foods'"):
+        MTILDatasets(root=str(tmp_path), names=("MNIST", "Foods"))
+    model = make_model()
+    data = MTILDatasets(root=str(tmp_path), names=("MNIST", "Food")).build(model)
+    assert [task.name for task in data.tasks] == ["MNIST", "Food"]
+    image = data.eval_transform(data.tasks[1].test[0][0])
+    assert tuple(image.shape) == (3, model.image_size, model.image_size)

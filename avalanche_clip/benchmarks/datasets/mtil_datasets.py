@@ -73,6 +73,7 @@ class _Source:
     classes: str | None = "classes"  # the attribute naming the classes; None: labels are numbers
     sorted_files: bool = False  # torchvision keeps the filesystem's listing order (SUN397): sort before splitting
     extra: Mapping[str, Any] = field(default_factory=dict)  # constructor arguments of both splits
+    downloads: bool = True  # torchvision's download=True can fetch it
 
 
 _SOURCES: dict[str, _Source] = {
@@ -120,7 +121,7 @@ _SOURCES: dict[str, _Source] = {
                          "stanford_cars/cars_test"),
         "stanford_cars/cars_train/<id>.jpg and stanford_cars/cars_test/<id>.jpg",
         "a mirror of the Stanford Cars files (the Stanford site is offline; torchvision's StanfordCars "
-        "documentation names one)", {"split": "train"}, {"split": "test"}),
+        "documentation names one)", {"split": "train"}, {"split": "test"}, downloads=False),
     "SUN397": _Source(
         "SUN397", ("SUN397/ClassName.txt",), "SUN397/<letter>/<scene>[/<subscene>]/sun_<id>.jpg",
         "https://vision.princeton.edu/projects/2010/SUN/ (SUN397.tar.gz)", sorted_files=True),
@@ -150,12 +151,13 @@ def _check_layout(name: str, root: Path) -> None:
     source = _SOURCES[name]
     missing = [str(root / path) for path in source.required if not (root / path).exists()]
     if missing:
+        download = (f" (or let torchvision download them once: torchvision.datasets.{source.torchvision}(root, "
+                    "download=True))" if source.downloads else "")
         raise FileNotFoundError(
             f"MTIL dataset {name}: {missing[0]!r} does not exist ({len(missing)} of its {len(source.required)} "
             f"expected paths missing). torchvision's {source.torchvision} reads, under root={str(root)!r}: "
             f"{', '.join(source.required)}; the images as {source.images}. Get the files from {source.url} "
-            "and unpack them there (or let torchvision download them once: "
-            f"torchvision.datasets.{source.torchvision}(root, download=True))."
+            f"and unpack them there{download}."
         )
 
 
