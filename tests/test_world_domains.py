@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from avalanche_clip.benchmarks import world
-from avalanche_clip.benchmarks.mtil_task import MTILTask
+from avalanche_clip.benchmarks import MTILTask
 from avalanche_clip.benchmarks.world.domains import DOMAINS, FADED_CONTRAST, NOISE_STD, PLACES
 from avalanche_clip.benchmarks.world.load import STREAMS
 from avalanche_clip.benchmarks.world.scenes import render_scene

@@ -1,11 +1,12 @@
-"""The paper's protocols as Avalanche benchmarks, and the data they run on."""
+"""The protocols as Avalanche benchmarks (OST, MST, Joint-FT, MTIL), and the data they run on."""
 
+from .datasets.mtil_contract import MTILTask
 from .experience import CLIPExperience, with_class_names
 from .experiment_data import DataSource, ExperimentData
 from .generators import dataset_targets, mst_benchmark, ost_benchmark, session_classes
 from .mtil import MTIL_ORDERS, MTILData, MTILExperience, MTILSource, mtil_benchmark, task_order
-from .mtil_task import MTILTask
 from .paper_data import PaperData
+from .real_mtil import MTILDatasets
 from .transforms import clip_eval_transform, clip_train_transform, clip_transforms
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "DataSource",
     "ExperimentData",
     "MTILData",
+    "MTILDatasets",
     "MTILExperience",
     "MTILSource",
     "MTILTask",

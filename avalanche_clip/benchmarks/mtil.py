@@ -33,7 +33,7 @@ from avalanche.benchmarks.scenarios.generic_scenario import CLScenario, EagerCLS
 from .datasets.protocols import RetrievalDataset, ZeroShotDataset
 from .experience import CLIPExperience
 from .generators import ost_benchmark
-from .mtil_task import MTILTask
+from .datasets.mtil_contract import MTILTask
 
 Transform = Callable[[Any], Any]
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .._checks import check_name
 from .datasets.mtil_datasets import MTIL_DATASETS, MTIL_SPLIT_SEED, mtil_tasks
-from .datasets.zeroshot import zeroshot_dataset
+from .datasets.zeroshot_sets import zeroshot_dataset
 from .mtil import MTILData, MTILSource
 from .transforms import clip_transforms
 

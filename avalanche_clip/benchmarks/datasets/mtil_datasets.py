@@ -27,7 +27,7 @@ import torchvision.datasets
 from torch.utils.data import Dataset, random_split
 
 from ..._checks import check_class_names, check_name, check_templates
-from ..mtil_task import MTILTask
+from .mtil_contract import MTILTask
 from .files import read_json, require_keys
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from ..._checks import check_choice, check_name, check_positive_int
 from ..mtil import MTILData, MTILSource
-from ..mtil_task import MTILTask
+from ..datasets.mtil_contract import MTILTask
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, SIZES, UPDATE_CATEGORIES
 from .crops import crop_object
 from .load import WorldData
