@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from avalanche.training.plugins import EWCPlugin
 from torch import nn
 
 from avalanche_clip.benchmarks import ost_benchmark
@@ -229,7 +230,12 @@ def test_bad_arguments_and_combinations_are_refused(make_model, generated):
     model = make_model()
     strategy = CLIPStrategy(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
                             train_mb_size=10, plugins=[MoEAdaptersPlugin(), RKRPlugin()], evaluator=None)
-    with pytest.raises(ValueError, match=r"cannot be combined with \['RKRPlugin'\]"):
+    with pytest.raises(ValueError, match="cannot be combined with RKRPlugin: both adapt the MLPs"):
+        strategy.train(stream(generated).train_stream[0])
+    model = make_model()
+    strategy = CLIPStrategy(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
+                            train_mb_size=10, plugins=[MoEAdaptersPlugin(), EWCPlugin(ewc_lambda=1.0)], evaluator=None)
+    with pytest.raises(ValueError, match="cannot be combined with EWCPlugin: a task's experts and router are frozen"):
         strategy.train(stream(generated).train_stream[0])
     rectified = make_model()
     RKRPlugin().prepare(rectified)

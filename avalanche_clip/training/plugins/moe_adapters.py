@@ -16,6 +16,7 @@ from typing import Iterator
 
 import torch
 from avalanche.distributed import DistributedHelper
+from avalanche.training.plugins import EWCPlugin, MASPlugin, SynapticIntelligencePlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor, nn
 
@@ -31,8 +32,15 @@ from .teacher import check_clip_model
 
 logger = logging.getLogger(__name__)
 
-INCOMPATIBLE = (RKRPlugin,)
-"""Plugins MoE-Adapters refuses beside it: RKR rectifies the same frozen MLPs the experts sit beside."""
+_FROZEN_AFTER_TASK = ("a task's experts and router are frozen when it ends, so a parameter-importance penalty has "
+                      "nothing left to protect (and its importances need gradients that no parameter has then)")
+INCOMPATIBLE = {
+    RKRPlugin: "both adapt the MLPs of the frozen blocks; use one of them",
+    EWCPlugin: _FROZEN_AFTER_TASK,
+    SynapticIntelligencePlugin: _FROZEN_AFTER_TASK,
+    MASPlugin: _FROZEN_AFTER_TASK,
+}
+"""Plugins MoE-Adapters refuses beside it -> why."""
 
 
 def train_autoencoder(autoencoder: nn.Module, features: Tensor, *, steps: int, batch_size: int, lr: float,
@@ -136,10 +144,11 @@ class MoEAdaptersPlugin(MethodPlugin, supports_distributed=True):
                              f"not {(self.num_experts, self.max_tasks, self.top_k)}.")
 
     def before_training(self, strategy: SupervisedTemplate, **kwargs):
-        clashing = [type(p).__name__ for p in strategy.plugins if isinstance(p, INCOMPATIBLE)]
-        if clashing:
-            raise ValueError(f"MoEAdaptersPlugin cannot be combined with {clashing}: both adapt the MLPs of the "
-                             "frozen blocks; use one of them.")
+        for plugin in strategy.plugins:
+            for kind, reason in INCOMPATIBLE.items():
+                if isinstance(plugin, kind):
+                    raise ValueError(f"MoEAdaptersPlugin cannot be combined with {type(plugin).__name__}: "
+                                     f"{reason}.")
         if DistributedHelper.is_distributed and not getattr(strategy, "find_unused_parameters", False):
             raise ValueError("MoEAdaptersPlugin under torch.distributed needs find_unused_parameters=True: "
                              "experts that no image of a step chose get no gradient.")
