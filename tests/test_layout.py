@@ -29,7 +29,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "benchmarks/datasets": frozenset(),
     "benchmarks": frozenset({"benchmarks/datasets", "models"}),
     "benchmarks/world": frozenset({"benchmarks", "benchmarks/datasets", "models"}),
-    "training": frozenset({"models", "distributed"}),
+    "training": frozenset({"models", "distributed", "benchmarks", "benchmarks/datasets", "benchmarks/world"}),
     "evaluation": frozenset({"models", "distributed", "benchmarks/datasets"}),
     "results": frozenset({"evaluation"}),
     "checkpointing": frozenset({"training", "models", "distributed"}),
