@@ -38,7 +38,9 @@ def test_the_inventory_is_the_eight_methods():
     assert {m.__name__ for m in DISTILLATION} == {"LwFPlugin", "VRLwFPlugin", "GeoDLPlugin"}
     assert all(issubclass(m, training.MethodPlugin) for m in METHODS)
     assert [m().label for m in METHODS] == [{"GeoDLPlugin": "GeoDL", "IMMPlugin": "IMM", "LwFPlugin": "LwF",
-                                             "RKRPlugin": "RKR", "VRLwFPlugin": "VR-LwF"}[m.__name__] for m in METHODS]
+                                             "RKRPlugin": "RKR", "VRLwFPlugin": "VR-LwF", "WiSEFTPlugin": "WiSE-FT",
+                                             "ZSCLPlugin": "ZSCL", "MoEAdaptersPlugin": "MoE-Adapters"}[m.__name__]
+                                            for m in METHODS]
 
 
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: m.__name__)
