@@ -149,10 +149,14 @@ def one_line(error: BaseException) -> str:
     is the one that says what is wrong.
     """
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    causes = [line[2:] for line in lines if line.startswith("- ") and not line.startswith("- Expected a <class")]
+    causes = [line[2:] for line in lines if line.startswith("- ")]
+    # the other subtypes' refusals only say that the value is not of their type
+    own = [cause for cause in causes if not cause.startswith("Expected a <class")
+           and "does not correspond to a subclass of" not in cause]
     key = next((line.removesuffix(":") for line in lines if line.startswith("Parser key")), None)
     if causes:
-        return f"{key.removeprefix('Parser key ')}: {causes[0]}" if key else causes[0]
+        cause = (own or causes)[0]
+        return f"{key.removeprefix('Parser key ')}: {cause}" if key else cause
     return " ".join(lines) or type(error).__name__
 
 
