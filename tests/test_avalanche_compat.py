@@ -128,3 +128,65 @@ def test_memory_plugins_under_the_seen_mask_train_with_finite_losses(make_model,
         strategy.train(experience)
     assert criterion_values and all(math.isfinite(v) for v in criterion_values)
     assert strategy.nonfinite.skipped == 0
+
+
+# ------------------------------------------------- 4. Avalanche's plugins from the command line
+
+PLUGIN_ARGUMENTS = {
+    "ReplayPlugin": (["--plugins.mem_size", "7"], {"mem_size": 7}),
+    "GEMPlugin": (["--plugins.patterns_per_experience", "3", "--plugins.memory_strength", "0.25"],
+                  {"patterns_per_experience": 3, "memory_strength": 0.25}),
+    "AGEMPlugin": (["--plugins.patterns_per_experience", "3", "--plugins.sample_size", "5"],
+                   {"patterns_per_experience": 3, "sample_size": 5}),
+    "EWCPlugin": (["--plugins.ewc_lambda", "1", "--plugins.mode", "online", "--plugins.decay_factor", "0.5"],
+                  {"ewc_lambda": 1.0, "mode": "online", "decay_factor": 0.5}),
+    "SynapticIntelligencePlugin": (["--plugins.si_lambda", "0.5"], {"si_lambda": [0.5]}),
+    "MASPlugin": (["--plugins.lambda_reg", "2"], {"_lambda": 2.0}),
+    "RWalkPlugin": (["--plugins.ewc_lambda", "0.3"], {"ewc_lambda": 0.3}),
+    "avalanche_clip.training.avalanche_plugins.AvalancheLwFPlugin": (["--plugins.alpha", "2"], {}),
+    "LFLPlugin": (["--plugins.lambda_e", "0.5"], {"lambda_e": 0.5}),
+    "FeatureDistillationPlugin": (["--plugins.alpha", "0.5", "--plugins.mode", "mse"], {"alpha": 0.5, "mode": "mse"}),
+    "GDumbPlugin": (["--plugins.mem_size", "9"], {"mem_size": 9}),
+    "MIRPlugin": (["--plugins.batch_size_mem", "4"], {"batch_size_mem": 4}),
+    "CoPEPlugin": (["--plugins.n_classes", "10", "--plugins.p_size", "32"], {"n_classes": 10, "p_size": 32}),
+    "GSS_greedyPlugin": (["--plugins.mem_size", "5", "--plugins.input_size", "[3, 32, 32]"],
+                         {"mem_size": 5, "mem_strength": 5}),
+    "EarlyStoppingPlugin": (["--plugins.patience", "2", "--plugins.val_stream_name", "valid"],
+                            {"patience": 2, "val_stream_name": "valid"}),
+    "FromScratchTrainingPlugin": (["--plugins.reset_optimizer", "false"], {"reset_optimizer": False}),
+}
+
+
+def test_every_avalanche_training_plugin_is_in_the_table():
+    from avalanche_clip.training.avalanche_plugins import AVALANCHE_PLUGINS
+
+    assert sorted(p.__name__.removeprefix("Avalanche") for p in AVALANCHE_PLUGINS) == sorted(
+        name.rsplit(".", 1)[-1].removeprefix("Avalanche") for name in PLUGIN_ARGUMENTS)
+
+
+@pytest.mark.parametrize("name", PLUGIN_ARGUMENTS)
+def test_avalanche_plugins_parse_from_the_command_line(name, tmp_path):
+    from avalanche_clip.cli import parse_run_arguments, run_parser
+
+    arguments, expected = PLUGIN_ARGUMENTS[name]
+    parsed, resolved = parse_run_arguments(run_parser("mst_vrlwf"), [f"--plugins+={name}", *arguments])
+    vrlwf, plugin = parsed["plugins"]
+    assert type(vrlwf).__name__ == "VRLwFPlugin" and type(plugin).__name__ == name.rsplit(".", 1)[-1]
+    for attribute, value in expected.items():
+        assert getattr(plugin, attribute) == value, attribute
+    if name.endswith("AvalancheLwFPlugin"):
+        assert plugin.lwf.alpha == 2.0
+    assert name.rsplit(".", 1)[-1] in resolved  # the saved config names it, so it parses again
+
+
+def test_help_lists_training_plugins_not_loggers_or_checkpoints(capsys):
+    from avalanche_clip.cli import run_parser
+
+    with pytest.raises(SystemExit):
+        run_parser("mst_vrlwf").parse_args(["--help"])
+    text = capsys.readouterr().out
+    for name in ("VRLwFPlugin", "GeoDLPlugin", "EWCPlugin", "ReplayPlugin", "GEMPlugin", "EarlyStoppingPlugin"):
+        assert name in text, name
+    for name in ("InteractiveLogger", "TextLogger", "CSVLogger", "Clock", "EvaluationPlugin", "CheckpointPlugin",
+                 "ResultsLogger", "RunCheckpointing", "LRSchedulerPlugin"):
+        assert name not in text, name

@@ -44,6 +44,7 @@ from ..evaluation import (
 )
 from ..models import CLIPClassifier
 from ..training import CLIPStrategy
+from ..training.avalanche_plugins import RunPlugin
 from ..training.sampling import derive_seed
 from .checkpoint_files import CheckpointFiles
 from .checkpointing import RunCheckpointing
@@ -145,7 +146,7 @@ def run(
     model: ModelSpec = ModelSpec(),
     data: WorldData | PaperData = WorldData(),
     protocol: ProtocolSpec = ProtocolSpec(),
-    plugins: list[SupervisedPlugin] | None = None,
+    plugins: list[RunPlugin] | None = None,
     training: TrainingSpec = TrainingSpec(),
     evaluation: EvaluationSpec = EvaluationSpec(),
     checkpoint: CheckpointSpec = CheckpointSpec(),
@@ -168,7 +169,9 @@ def run(
         data: the embedded world (``WorldData``) or the paper's files (``PaperData``).
         protocol: OST, MST or Joint-FT, and the sessions.
         plugins: the continual-learning methods (``VRLwFPlugin``, ``LwFPlugin``, ``GeoDLPlugin``,
-            ``IMMPlugin``, ``RKRPlugin``; several compose); none is plain fine-tuning (FT).
+            ``IMMPlugin``, ``RKRPlugin``; several compose) and Avalanche's training plugins
+            (``ReplayPlugin``, ``EWCPlugin``, ...: ``training.avalanche_plugins``); none is plain
+            fine-tuning (FT).
         training: optimisation and device.
         evaluation: what is measured.
         checkpoint: when checkpoints are written.
