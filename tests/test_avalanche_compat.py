@@ -190,3 +190,88 @@ def test_help_lists_training_plugins_not_loggers_or_checkpoints(capsys):
     for name in ("InteractiveLogger", "TextLogger", "CSVLogger", "Clock", "EvaluationPlugin", "CheckpointPlugin",
                  "ResultsLogger", "RunCheckpointing", "LRSchedulerPlugin"):
         assert name not in text, name
+
+
+# ------------------------------------------------------------ 3. Avalanche's evaluation parts
+
+def metric_families():
+    from avalanche.evaluation import metrics as m
+
+    return {
+        "accuracy": m.accuracy_metrics(minibatch=True, epoch=True, experience=True, stream=True),
+        "loss": m.loss_metrics(minibatch=True, epoch=True, experience=True, stream=True),
+        "class_accuracy": m.class_accuracy_metrics(epoch=True, experience=True, stream=True),
+        "forgetting": m.forgetting_metrics(experience=True, stream=True),
+        "bwt": m.bwt_metrics(experience=True, stream=True),
+        "accuracy_matrix": m.accuracy_matrix_metrics(),
+        "confusion_matrix": m.confusion_matrix_metrics(num_classes=10, stream=True, save_image=False),
+        "mean_scores": m.mean_scores_metrics(on_train=True, on_eval=True),
+        "labels_repartition": m.labels_repartition_metrics(on_train=True, on_eval=True),
+        "images_samples": m.images_samples_metrics(n_rows=1, n_cols=2, on_train=False, on_eval=True),
+        "timing": m.timing_metrics(epoch=True, experience=True, stream=True),
+        "ram_usage": m.ram_usage_metrics(epoch=True, experience=True, stream=True),
+        "cpu_usage": m.cpu_usage_metrics(epoch=True, experience=True, stream=True),
+        "disk_usage": m.disk_usage_metrics(experience=True, stream=True),
+        "MAC": m.MAC_metrics(epoch=True, experience=True),
+    }
+
+
+EXPECTED_NAMES = {
+    "accuracy": "Top1_Acc_Stream/eval_phase/test_stream", "loss": "Loss_Stream/eval_phase/test_stream",
+"class_accuracy": "Top1_ClassAcc_Stream/eval_phase/test_stream",
+"forgetting": "StreamForgetting/eval_phase/test_stream",
+    "bwt": "StreamBWT/eval_phase/test_stream",
+    "accuracy_matrix": "EvalStream", "confusion_matrix": "ConfusionMatrix_Stream/eval_phase/test_stream",
+    "mean_scores": "MeanScores", "labels_repartition": "Repartition", "images_samples": "images",
+    "timing": "Time_Stream/eval_phase/test_stream", "ram_usage": "MaxRAMUsage_Stream/eval_phase/test_stream",
+    "cpu_usage": "CPUUsage_Stream/eval_phase/test_stream", "disk_usage": "DiskUsage_Stream/eval_phase/test_stream",
+    "MAC": "MAC_Epoch/train_phase/train_stream",
+}
+
+
+def test_every_classification_metric_family_runs_on_an_mst_benchmark(make_model, generated, tmp_path):
+    from avalanche.logging import CSVLogger
+
+    benchmark = mst_benchmark(*generated, CLASS_NAMES, n_sessions=2)
+    families = metric_families()
+    assert set(families) == set(EXPECTED_NAMES)
+    csv = CSVLogger(log_folder=str(tmp_path / "csv"))
+    strategy = clip_strategy(make_model(), evaluator=quiet_evaluator(*families.values(), loggers=[csv]))
+    for experience in benchmark.train_stream:
+        strategy.train(experience)
+        strategy.eval(benchmark.test_stream)
+    names = list(strategy.evaluator.get_all_metrics())
+    for family, expected in EXPECTED_NAMES.items():
+        assert any(name.startswith(expected) for name in names), (family, expected)
+    confusion = strategy.evaluator.get_last_metrics()["ConfusionMatrix_Stream/eval_phase/test_stream"]
+    assert confusion.shape == (10, 10) and int(confusion.sum()) == len(generated[1])  # every test sample once
+    assert [exp.benchmark for exp in benchmark.test_stream] == [benchmark, benchmark]
+    csv.close()
+    assert len((tmp_path / "csv" / "eval_results.csv").read_text().splitlines()) == 1 + 2 * 2  # exp x evals
+
+
+def test_a_validation_stream_drives_early_stopping_and_model_selection(make_model, generated):
+    from avalanche.training.plugins import EarlyStoppingPlugin
+
+    benchmark = mst_benchmark(*generated, CLASS_NAMES, n_sessions=2, validation_size=0.34, validation_seed=3)
+    for train, valid, test in zip(benchmark.train_stream, benchmark.valid_stream, benchmark.test_stream):
+        assert valid.classes_in_this_experience == train.classes_in_this_experience
+        assert valid.class_names == tuple(CLASS_NAMES) and len(valid.dataset) == 2 * 5  # 2 of 6 per class
+        assert len(train.dataset) == 4 * 5
+    again = mst_benchmark(*generated, CLASS_NAMES, n_sessions=2, validation_size=0.34, validation_seed=3)
+    assert list(again.valid_stream[0].dataset.targets) == list(benchmark.valid_stream[0].dataset.targets)
+    epochs = []
+
+    class Epochs:
+        def after_training_epoch(self, strategy, **kwargs):
+            epochs.append(strategy.epoch)
+
+    stopper = EarlyStoppingPlugin(patience=1, val_stream_name="valid_stream", metric_name="Top1_Acc_Stream")
+    model = make_model()
+    strategy = clip_strategy(model, train_epochs=6, eval_every=1, plugins=[stopper, Epochs()],
+                             optimizer=torch.optim.SGD(model.parameters(), lr=1e-12))  # accuracy cannot improve
+    strategy.train(benchmark.train_stream[0], eval_streams=[benchmark.valid_stream[0]])
+    assert epochs == [0] and stopper.best_val is not None  # no progress over the evaluation before training
+    assert "Top1_Acc_Stream/eval_phase/valid_stream" in strategy.evaluator.get_all_metrics()
+    with pytest.raises(ValueError, match="validation_size must be a fraction in \\(0, 1\\), got 1.5"):
+        mst_benchmark(*generated, CLASS_NAMES, n_sessions=2, validation_size=1.5)
