@@ -86,7 +86,7 @@ class ConfigFileOrName(ActionConfigFile):
 
 
 def run_parser(default_config: str | Path | None = None) -> ArgumentParser:
-    """The parser of ``experiment.run``; ``default_config`` (a shipped config's name or a YAML file) sets its defaults."""
+    """The parser of ``experiment.run``; ``default_config`` (a shipped config's name, or a YAML file) sets defaults."""
     from .benchmarks import PaperData
     from .benchmarks.world import WorldData
     from .experiment.runner import run
@@ -188,7 +188,8 @@ def main(args: Sequence[str] | None = None, *, default_config: str | Path = MAIN
 
 
 __all__ = ["COMMANDS", "ConfigFileOrName", "DEBUG_VARIABLE", "MAIN_CONFIG", "USER_ERRORS", "config_file",
-           "configs_command", "main", "one_line", "parse_run_arguments", "report", "report_command", "run_command", "run_parser"]
+           "configs_command", "main", "one_line", "parse_run_arguments", "report", "report_command", "run_command",
+           "run_parser"]
 
 if __name__ == "__main__":
     main()
