@@ -2,16 +2,17 @@
 
     python examples/ost_finetune.py                 # the embedded world: CPU, no download
     python examples/ost_finetune.py --help          # every option
-    python examples/ost_finetune.py --config examples/configs/paper_ost_ft.yaml   # COCO, ViT-B-32
+    python examples/ost_finetune.py --config paper_ost_ft   # COCO, ViT-B-32
 
-Defaults come from examples/configs/ost_finetune.yaml; any option overrides them.
+The same as ``avalanche-clip run --config ost_finetune``: defaults come from the shipped config
+ost_finetune (avalanche_clip/configs/ost_finetune.yaml); any option overrides them.
 """
 
 import logging
-from pathlib import Path
+import sys
 
-from avalanche_clip.cli import run_command
+from avalanche_clip.cli import main
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run_command(default_config=Path(__file__).with_name("configs") / "ost_finetune.yaml")
+    main(["run", *sys.argv[1:]], default_config="ost_finetune")

@@ -24,11 +24,12 @@ from jsonargparse import auto_cli
 
 from avalanche_clip._atomic import atomic_write_text
 from avalanche_clip.cli import run_command
+from avalanche_clip.configs import config_path as shipped_config
 from avalanche_clip.distributed import call_on_main
 from avalanche_clip.results import write_report
 
-CONFIGS = {"ost": "ost_finetune.yaml", "mst": "mst_vrlwf.yaml", "joint": "mst_vrlwf.yaml"}
-"""Protocol -> the example config its runs start from (examples/configs/)."""
+CONFIGS = {"ost": "ost_finetune", "mst": "mst_vrlwf", "joint": "mst_vrlwf"}
+"""Protocol -> the shipped config its runs start from (``avalanche-clip configs``)."""
 
 
 def plugin(name: str, **init_args) -> dict:
@@ -82,8 +83,8 @@ def arguments(protocol: str, variant: str, method: str, seed: int, run_dir: Path
 
 
 def config_path(protocol: str) -> Path:
-    """The example config a protocol's runs start from."""
-    return Path(__file__).with_name("configs") / CONFIGS[protocol]
+    """The shipped config a protocol's runs start from."""
+    return shipped_config(CONFIGS[protocol])
 
 
 def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), methods: tuple[str, ...] = tuple(PLUGINS),

@@ -23,11 +23,10 @@ from data_files import write_json
 from test_runner import small_run
 
 
-def test_an_unknown_method_is_refused_by_the_parser(tmp_path, capsys):
-    with pytest.raises(SystemExit):
+def test_an_unknown_method_is_refused_by_the_parser(tmp_path):
+    with pytest.raises(ValueError, match="VRLwfPlugin"):
         run_command(["--output_dir", str(tmp_path / "x"), "--plugins",
                      '[{"class_path": "avalanche_clip.training.VRLwfPlugin"}]'])
-    assert "VRLwfPlugin" in capsys.readouterr().err
     with pytest.raises(TypeError, match=r"plugins\[0\] must be an Avalanche plugin such as VRLwFPlugin\(\), got str"):
         run(output_dir=str(tmp_path / "x"), plugins=["VR-LwF"])
     with pytest.raises(TypeError, match=r"plugins\[0\] is the class VRLwFPlugin, not an instance"):
@@ -35,32 +34,30 @@ def test_an_unknown_method_is_refused_by_the_parser(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_an_unknown_variant_is_refused(tmp_path, capsys):
+def test_an_unknown_variant_is_refused(tmp_path):
     with pytest.raises(ValueError, match="model.update='both' is not valid. Available: 'whole', 'image', 'text'"):
         ModelSpec(update="both")
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="both"):
         run_command(["--output_dir", str(tmp_path / "x"), "--model.update", "both"])
-    assert "both" in capsys.readouterr().err and not (tmp_path / "x").exists()
-
-
-def test_a_negative_alpha_is_refused_before_the_run_starts(tmp_path, capsys):
-    with pytest.raises(ValueError, match="alpha must be a finite number >= 0, got -0.5"):
-        VRLwFPlugin(alpha=-0.5)
-    with pytest.raises(SystemExit) as exit_:
-        run_command(["--output_dir", str(tmp_path / "x"), "--plugins",
-                     '[{"class_path": "avalanche_clip.training.LwFPlugin", "init_args": {"alpha": -0.5}}]'])
-    assert exit_.value.code == 2 and "alpha must be a finite number >= 0, got -0.5" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
-def test_a_prompt_template_without_braces_is_refused(tmp_path, paper_files, capsys):
+def test_a_negative_alpha_is_refused_before_the_run_starts(tmp_path):
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0, got -0.5"):
+        VRLwFPlugin(alpha=-0.5)
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0, got -0.5"):
+        run_command(["--output_dir", str(tmp_path / "x"), "--plugins",
+                     '[{"class_path": "avalanche_clip.training.LwFPlugin", "init_args": {"alpha": -0.5}}]'])
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_prompt_template_without_braces_is_refused(tmp_path, paper_files):
     with pytest.raises(ValueError, match=r"exactly one '\{\}' for the class name; got \['a photo of'\]"):
         PaperData(**paper_files, templates=("a photo of",))
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match=r"exactly one '\{\}' for the class name; got \['a photo'\]"):
         run_command(["--output_dir", str(tmp_path / "x"), "--data", json.dumps(
             {"class_path": "avalanche_clip.benchmarks.PaperData",
              "init_args": {**paper_files, "templates": ["a photo"]}})])
-    assert "exactly one '{}' for the class name; got ['a photo']" in capsys.readouterr().err
     with pytest.raises(ValueError, match="Unknown template set 'a photo'. Available: openai_imagenet, paper"):
         PaperData(**paper_files, templates="a photo")
     assert not (tmp_path / "x").exists()

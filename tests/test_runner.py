@@ -7,6 +7,7 @@ import yaml
 
 from avalanche_clip.benchmarks import PaperData
 from avalanche_clip.cli import main, run_command, run_parser
+from avalanche_clip.configs import config_path, list_configs
 from avalanche_clip.experiment import (
     EvaluationSpec,
     ModelSpec,
@@ -75,11 +76,11 @@ def test_the_run_command_saves_a_config_that_reproduces_the_run(paper_files, tmp
     assert first["table"] == second["table"]
 
 
-def test_every_example_config_parses(repo_root):
+def test_every_shipped_config_parses():
     parser = run_parser()
-    for path in sorted((repo_root / "examples" / "configs").glob("*.yaml")):
-        config = parser.parse_args(["--config", str(path)])
-        assert config.model.name and config.protocol.name in ("ost", "mst", "joint", "mtil"), path
+    for name in list_configs():
+        config = parser.parse_args(["--config", str(config_path(name))])
+        assert config.model.name and config.protocol.name in ("ost", "mst", "joint", "mtil"), name
 
 
 def test_help_lists_the_options_a_user_needs(capsys):
@@ -94,7 +95,7 @@ def test_help_lists_the_options_a_user_needs(capsys):
 
 
 def test_bad_config_values_are_refused_before_anything_runs(tmp_path):
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="both"):
         run_command(["--output_dir", str(tmp_path / "x"), "--model.update", "both"])
     with pytest.raises(ValueError, match="training.epochs must be an integer >= 1"):
         TrainingSpec(epochs=0)
@@ -104,4 +105,4 @@ def test_bad_config_values_are_refused_before_anything_runs(tmp_path):
 def test_main_without_a_command_prints_usage(capsys):
     with pytest.raises(SystemExit) as exit_:
         main([])
-    assert exit_.value.code == 2 and "avalanche-clip {run | report}" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "avalanche-clip {run | report | configs}" in capsys.readouterr().err

@@ -27,6 +27,7 @@ class CLIPExperience(Protocol):
         future_classes: sorted ids of the classes of the later experiences of its stream.
         prompt_templates: the prompt templates to use for this experience, or None for the
             model's own.
+        benchmark: the scenario the experience belongs to (Avalanche's metrics read it).
     """
 
     class_names: tuple[str, ...]
@@ -35,6 +36,7 @@ class CLIPExperience(Protocol):
     classes_seen_so_far: list[int]
     future_classes: list[int]
     prompt_templates: tuple[str, ...] | None
+    benchmark: CLScenario
 
 
 def with_class_names(
@@ -80,7 +82,11 @@ def with_class_names(
             decorated.append(new)
             previous |= set(per_exp[i])
         streams.append(EagerCLStream(stream.name, decorated))
-    return CLScenario(streams)
+    scenario = CLScenario(streams)
+    for stream in streams:
+        for experience in stream:
+            experience.benchmark = scenario  # what Avalanche's stream confusion matrix reads
+    return scenario
 
 
 __all__ = ["CLIPExperience", "with_class_names"]

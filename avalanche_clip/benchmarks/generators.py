@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Sequence
 
+import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
 from avalanche.benchmarks.utils.classification_dataset import TaskAwareSupervisedClassificationDataset
@@ -80,14 +81,31 @@ def _split_by_class(dataset: TaskAwareSupervisedClassificationDataset, sessions:
     return [dataset.subset(sorted(i for c in classes for i in by_class.get(c, []))) for classes in sessions]
 
 
-def _build(train, test, class_names, sessions, train_transform, eval_transform, templates) -> CLScenario:
+def _hold_out(dataset: TaskAwareSupervisedClassificationDataset, size: float, seed: int):
+    """``(kept, held_out)``: ``size`` of each class's samples (at least one, never all) drawn by ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    held = []
+    for _, indices in sorted(dataset.targets.val_to_idx.items()):
+        count = min(max(1, round(size * len(indices))), len(indices) - 1)
+        order = torch.randperm(len(indices), generator=generator)[:count]
+        held += [indices[i] for i in order.tolist()]
+    kept = sorted(set(range(len(dataset))) - set(held))
+    return dataset.subset(kept), dataset.subset(sorted(held))
+
+
+def _build(train, test, class_names, sessions, train_transform, eval_transform, templates,
+           validation_size: float = 0.0, validation_seed: int = 0) -> CLScenario:
     names = check_class_names(class_names)
+    if validation_size and not 0 < validation_size < 1:
+        raise ValueError(f"validation_size must be a fraction in (0, 1), got {validation_size!r}.")
     train_set = _labelled_dataset(train, "train", len(names), train_transform, eval_transform)
     test_set = _labelled_dataset(test, "test", len(names), train_transform, eval_transform)
     _check_coverage(train_set, test_set, len(names))
-    benchmark = benchmark_from_datasets(
-        train=_split_by_class(train_set, sessions), test=_split_by_class(test_set, sessions)
-    )
+    streams = {"test": _split_by_class(test_set, sessions)}
+    if validation_size:
+        train_set, valid_set = _hold_out(train_set, validation_size, validation_seed)
+        streams["valid"] = _split_by_class(valid_set, sessions)
+    benchmark = benchmark_from_datasets(train=_split_by_class(train_set, sessions), **streams)
     return with_class_names(benchmark, names, classes=sessions, templates=templates)
 
 
@@ -99,6 +117,8 @@ def ost_benchmark(
     train_transform: Transform | None = None,
     eval_transform: Transform | None = None,
     templates: Sequence[str] | None = None,
+    validation_size: float = 0.0,
+    validation_seed: int = 0,
 ) -> CLScenario:
     """One-session training: one train and one test experience holding every class.
 
@@ -109,9 +129,14 @@ def ost_benchmark(
         train_transform: applied to training images (e.g. ``clip_transforms(model)[0]``).
         eval_transform: applied to test images, and to training images in eval.
         templates: prompt templates for these experiences; default: the model's own.
+        validation_size: the fraction of each class's training samples held out as a
+            ``valid_stream`` (one experience per session, for ``EarlyStoppingPlugin`` and model
+            selection); 0: no validation stream.
+        validation_seed: draws which samples are held out.
     """
     classes = list(range(len(check_class_names(class_names))))
-    return _build(train, test, class_names, [classes], train_transform, eval_transform, templates)
+    return _build(train, test, class_names, [classes], train_transform, eval_transform, templates,
+                  validation_size, validation_seed)
 
 
 def session_classes(class_order: Sequence[int], n_sessions: int) -> list[list[int]]:
@@ -139,6 +164,8 @@ def mst_benchmark(
     train_transform: Transform | None = None,
     eval_transform: Transform | None = None,
     templates: Sequence[str] | None = None,
+    validation_size: float = 0.0,
+    validation_seed: int = 0,
 ) -> CLScenario:
     """Multi-session training: class-incremental sessions over ``class_order``.
 
@@ -147,8 +174,8 @@ def mst_benchmark(
     the same classes. Testing classifies over all classes (no task id).
 
     Args:
-        train, test, class_names, train_transform, eval_transform, templates: as in
-            :func:`ost_benchmark`.
+        train, test, class_names, train_transform, eval_transform, templates, validation_size,
+            validation_seed: as in :func:`ost_benchmark`.
         n_sessions: number of sessions (8 in the paper).
         class_order: a permutation of the class ids; default: ``0, 1, ..., C-1`` (COCO order).
     """
@@ -163,7 +190,8 @@ def mst_benchmark(
             f"got {len(order)} entries."
         )
     sessions = session_classes(order, n_sessions)
-    return _build(train, test, class_names, sessions, train_transform, eval_transform, templates)
+    return _build(train, test, class_names, sessions, train_transform, eval_transform, templates,
+                  validation_size, validation_seed)
 
 
 __all__ = ["dataset_targets", "mst_benchmark", "ost_benchmark", "session_classes"]

@@ -39,6 +39,7 @@ from ..models import CLIPClassifier
 from ..results import (CHECKPOINTS_DIR, ResultsLogger, RunInfo, clear_run_outputs, prepare_run_dir, read_results,
                        write_report)
 from ..training import CLIPStrategy, MethodPlugin
+from ..training.avalanche_plugins import RunPlugin
 from ..training.sampling import derive_seed
 from .mtil_protocol import MTIL, mtil_streams, report_protocol, task_metrics
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
@@ -140,7 +141,7 @@ def run(
     model: ModelSpec = ModelSpec(),
     data: WorldData | PaperData | MTILSource = WorldData(),
     protocol: ProtocolSpec = ProtocolSpec(),
-    plugins: list[SupervisedPlugin] | None = None,
+    plugins: list[RunPlugin] | None = None,
     training: TrainingSpec = TrainingSpec(),
     evaluation: EvaluationSpec = EvaluationSpec(),
     checkpoint: CheckpointSpec = CheckpointSpec(),
@@ -164,7 +165,9 @@ def run(
             sequence of datasets (a subclass of ``MTILSource``, e.g. ``WorldDomains``, ``MTILDatasets``).
         protocol: OST, MST, Joint-FT or MTIL, and the sessions or the task order.
         plugins: the continual-learning methods (``VRLwFPlugin``, ``LwFPlugin``, ``GeoDLPlugin``,
-            ``IMMPlugin``, ``RKRPlugin``; several compose); none is plain fine-tuning (FT).
+            ``IMMPlugin``, ``RKRPlugin``; several compose) and Avalanche's training plugins
+            (``ReplayPlugin``, ``EWCPlugin``, ...: ``training.avalanche_plugins``); none is plain
+            fine-tuning (FT).
         training: optimisation and device.
         evaluation: what is measured.
         checkpoint: when checkpoints are written.

@@ -312,6 +312,18 @@ class CLIPClassifier(DynamicModule):
 
     # ------------------------------------------------------------------- persistence
 
+    def __getstate__(self) -> dict:
+        """What ``copy.deepcopy`` and ``pickle`` keep: everything but the per-forward caches.
+
+        :attr:`last_features` holds the autograd graph of the last training step (a non-leaf
+        tensor cannot be deep-copied) and the prompt cache is keyed by the ids of this model's
+        parameters, so a copy starts without either, as a freshly built model does.
+        """
+        state = self.__dict__.copy()
+        state["last_features"] = None
+        state["_prompt_cache"] = None
+        return state
+
     @property
     def _adaptation_device(self) -> torch.device:
         return self.clip.logit_scale.device

@@ -77,7 +77,7 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
             "protocol (write it with avalanche_clip.results.write_run_info, or pass run_info= "
             "to ResultsLogger)."
         )
-    data = json.loads(path.read_text())
+    data = _read_json_object(path)
     unknown = sorted(set(data) - set(RunInfo.__dataclass_fields__))
     if unknown:
         raise ValueError(f"{path} has unknown fields {unknown}; known: {sorted(RunInfo.__dataclass_fields__)}.")
@@ -92,7 +92,18 @@ def read_results(run_dir: str | os.PathLike) -> dict[str, Any]:
             f"{path} not found: is {run_dir} a run directory? ResultsLogger writes {RESULTS_FILE} "
             "after the first measurement."
         )
-    return json.loads(path.read_text())
+    return _read_json_object(path)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; a damaged file is a ValueError that names it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is damaged (not JSON: {error}); rerun or restore the run that wrote it.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object.")
+    return data
 
 
 @dataclass(frozen=True)

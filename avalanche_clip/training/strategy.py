@@ -46,6 +46,37 @@ class TrainPosition:
     batch: int
 
 
+class MaskedTargetsCheck(nn.Module):
+    """A criterion that refuses a target whose training logit the model masks to ``-inf``.
+
+    Under ``train_mask="current"`` a sample of an earlier class (a replay buffer's, GEM's or
+    A-GEM's reference samples) would get an infinite loss: a usage error, reported at the first
+    such batch, never a skipped step. It wraps ``strategy._criterion``, which memory-based
+    plugins call directly.
+
+    Args:
+        criterion: the classification loss it checks the targets of.
+    """
+
+    def __init__(self, criterion: nn.Module):
+        super().__init__()
+        self.criterion = criterion
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.dim() == 1 and not targets.is_floating_point() and logits.dim() == 2:
+            masked = torch.isneginf(logits.gather(1, targets[:, None].long()))[:, 0]  # [B]
+            if masked.any():
+                classes = sorted({int(c) for c in targets[masked]})
+                raise ValueError(
+                    f"Training targets of classes {classes[:10]} have -inf logits: the model's train_mask "
+                    "(default train_mask='current') leaves them out of training, so their loss is infinite. "
+                    "Samples of earlier classes (Replay, GEM, AGEM and other memory-based plugins) need the "
+                    'model built with train_mask="seen" (CLIPClassifier(..., train_mask="seen"), or '
+                    "--model.train_mask seen)."
+                )
+        return self.criterion(logits, targets)
+
+
 class CLIPStrategy(SupervisedTemplate):
     """Fine-tune a :class:`~avalanche_clip.models.CLIPClassifier` on a stream of experiences.
 
@@ -58,7 +89,8 @@ class CLIPStrategy(SupervisedTemplate):
         optimizer: any torch optimizer; it is made to hold exactly the model's trainable
             parameters before each experience (frozen ones are removed, new ones such as RKR
             rectifiers added).
-        criterion: the classification loss; default: cross-entropy.
+        criterion: the classification loss; default: cross-entropy. It is wrapped in
+            :class:`MaskedTargetsCheck`: a target outside the model's training mask is an error.
         train_mb_size: training batch size (100 in the paper).
         train_epochs: epochs per experience.
         eval_mb_size: evaluation batch size; default: ``train_mb_size``.
@@ -113,7 +145,7 @@ class CLIPStrategy(SupervisedTemplate):
         super().__init__(
             model=model,
             optimizer=optimizer,
-            criterion=nn.CrossEntropyLoss() if criterion is None else criterion,
+            criterion=MaskedTargetsCheck(nn.CrossEntropyLoss() if criterion is None else criterion),
             train_mb_size=train_mb_size,
             train_epochs=train_epochs,
             eval_mb_size=train_mb_size if eval_mb_size is None else eval_mb_size,
@@ -375,4 +407,4 @@ class CLIPStrategy(SupervisedTemplate):
         self._eval_position = 0
 
 
-__all__ = ["CLIPStrategy", "TrainPosition"]
+__all__ = ["CLIPStrategy", "MaskedTargetsCheck", "TrainPosition"]
