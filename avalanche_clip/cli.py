@@ -102,12 +102,14 @@ def run_parser(default_config: str | Path | None = None) -> ArgumentParser:
     )
     parser.add_argument("--config", action=ConfigFileOrName,
                         help=f"A shipped config's name ({', '.join(list_configs())}) or a YAML file.")
-    parser.add_function_arguments(run, skip={"resolved_config", "resume", "overwrite"})
+    parser.add_function_arguments(run, skip={"resolved_config", "resume", "overwrite", "verbose"})
     # flags: "--resume" alone (or "resume: true" in a config file)
     parser.add_argument("--resume", action=ActionYesNo, default=False,
                         help="Continue the run in --output_dir from its newest good checkpoint (same config).")
     parser.add_argument("--overwrite", action=ActionYesNo, default=False,
                         help="Replace the results of an earlier run in --output_dir.")
+    parser.add_argument("--verbose", action=ActionYesNo, default=False,
+                        help="Also print Avalanche's metric blocks (each experience's values, as log.txt has them).")
     return parser
 
 
@@ -121,8 +123,9 @@ def parse_run_arguments(parser: ArgumentParser, args: Sequence[str] | None = Non
     """
     try:
         config = parser.parse_args(args)
-        # resume and overwrite say what to do with the run directory, not what the run is
-        resolved = parser.dump(config.clone().update(False, "resume").update(False, "overwrite"), skip_none=False)
+        # resume, overwrite and verbose say what to do with the run directory and the console, not what the run is
+        unsaid = config.clone().update(False, "resume").update(False, "overwrite").update(False, "verbose")
+        resolved = parser.dump(unsaid, skip_none=False)
         objects = parser.instantiate(config)
     except (ArgumentError, ValueError, TypeError) as error:
         raise ValueError(one_line(error)) from error

@@ -10,6 +10,7 @@ same seed gives the same bits.
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -128,7 +129,8 @@ def kill_in_the_middle(config, run_dir, log):
     assert child.wait() == -signal.SIGKILL
 
 
-def test_a_run_killed_mid_session_resumes_to_the_uninterrupted_results(config, uninterrupted, tmp_path, caplog):
+def test_a_run_killed_mid_session_resumes_to_the_uninterrupted_results(config, uninterrupted, tmp_path, caplog,
+                                                                      capsys):
     run_dir = tmp_path / "killed"
     kill_in_the_middle(config, run_dir, tmp_path / "child.log")
     assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
@@ -138,8 +140,13 @@ def test_a_run_killed_mid_session_resumes_to_the_uninterrupted_results(config, u
     damaged = tmp_path / "damaged"
     shutil.copytree(run_dir, damaged)
 
+    capsys.readouterr()
     run_command(["--config", str(config), "--output_dir", str(run_dir), "--resume"])
     assert outputs(run_dir) == uninterrupted[:2]
+    # the run's bar starts where training resumes: session 2 of 2, epoch 1 of 2, i.e. 2 of 4 epochs done
+    bars = re.findall(r"run +(\d+)%\|[^|]*\| [^,\r\n]*(?:, ([^\r\n\[]*))?", capsys.readouterr().err)
+    assert bars[0][0] == "50" and bars[-1][0] == "100"
+    assert {where.strip() for _, where in bars} >= {"session 2/2, epoch 1/2", "session 2/2, epoch 2/2"}
 
     # the newest checkpoint is truncated on disk: detected, reported, set aside; the previous one
     # (after session 0 and its evaluation) is used, and the results are still exactly the uninterrupted run's

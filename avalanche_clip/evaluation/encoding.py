@@ -16,15 +16,19 @@ process holds the features of the whole set, in order, and the metrics are those
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager, nullcontext
-from typing import Any, ContextManager, Iterator
+from typing import Any, ContextManager, Iterable, Iterator, TypeVar
 
 import torch
+from avalanche.distributed import DistributedHelper
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from ..distributed import gather_shards, shard_indices, shard_sampler
 
+_Batch = TypeVar("_Batch")
 _ENCODER_API = ("encode_image", "encode_text", "encode_prompts", "text_lengths", "tokenizer")
 
 
@@ -62,6 +66,16 @@ def strategy_autocast(strategy: Any) -> ContextManager:
     return autocast() if callable(autocast) else nullcontext()
 
 
+def encoding_progress(batches: Iterable[_Batch], description: str | None) -> Iterable[_Batch]:
+    """``batches`` behind a transient bar on stderr named ``description`` (main process only); None: no bar.
+
+    The bar disappears when the encoding ends; under a run's bar it is drawn beneath it.
+    """
+    if description is None or not DistributedHelper.is_main_process:
+        return batches
+    return tqdm(batches, desc=description, leave=False, unit="batch", file=sys.stderr, dynamic_ncols=True)
+
+
 def _loader(dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool) -> DataLoader:
     """This process's shard of ``dataset`` in order (the whole dataset in one process)."""
     return DataLoader(dataset, batch_size=batch_size, sampler=shard_sampler(dataset), num_workers=num_workers,
@@ -69,45 +83,56 @@ def _loader(dataset: Dataset, batch_size: int, num_workers: int, pin_memory: boo
 
 
 def encode_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
-                  num_workers: int = 0, pin_memory: bool = False) -> Tensor:
-    """Normalised features ``[N, D]`` (float32) of a dataset whose items are image tensors."""
-    loader = _loader(dataset, batch_size, num_workers, pin_memory)
+                  num_workers: int = 0, pin_memory: bool = False, description: str | None = None) -> Tensor:
+    """Normalised features ``[N, D]`` (float32) of a dataset whose items are image tensors.
+
+    ``description`` names the progress bar of the encoding (see :func:`encoding_progress`); None: no bar.
+    """
+    loader = encoding_progress(_loader(dataset, batch_size, num_workers, pin_memory), description)
     features = [model.encode_image(images.to(device, non_blocking=True)).float() for images in loader]
     return gather_shards(torch.cat(features), len(dataset))
 
 
 def encode_labelled_images(model: Any, dataset: Dataset, *, batch_size: int, device: torch.device,
-                           num_workers: int = 0, pin_memory: bool = False) -> tuple[Tensor, Tensor]:
-    """Normalised features ``[N, D]`` (float32) and labels ``[N]`` of ``(image, label)`` items."""
+                           num_workers: int = 0, pin_memory: bool = False,
+                           description: str | None = None) -> tuple[Tensor, Tensor]:
+    """Normalised features ``[N, D]`` (float32) and labels ``[N]`` of ``(image, label)`` items.
+
+    ``description`` names the progress bar of the encoding (see :func:`encoding_progress`); None: no bar.
+    """
     features, labels = [], []
-    for images, targets in _loader(dataset, batch_size, num_workers, pin_memory):
+    for images, targets in encoding_progress(_loader(dataset, batch_size, num_workers, pin_memory), description):
         features.append(model.encode_image(images.to(device, non_blocking=True)).float())
         labels.append(torch.as_tensor(targets))
     labels = torch.cat(labels).to(device)  # [N / world]
     return gather_shards(torch.cat(features), len(dataset)), gather_shards(labels, len(dataset))
 
 
-def encode_texts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
+def encode_texts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device,
+                 description: str | None = None) -> Tensor:
     """Normalised features ``[N, D]`` (float32) of token rows ``[N, L]``, in batches, in input order.
 
     Each process encodes its shard shortest first, so each batch is trimmed to about its own
-    texts' length.
+    texts' length. ``description`` names the progress bar (None: none).
     """
     shard = tokens[shard_indices(len(tokens))]  # [N / world, L]
     order = torch.argsort(model.text_lengths(shard), stable=True)  # [N / world]
-    features = torch.cat([model.encode_text(chunk.to(device)).float()
-                          for chunk in shard[order].split(batch_size)])  # [N / world, D], sorted
+    chunks = encoding_progress(shard[order].split(batch_size), description)
+    features = torch.cat([model.encode_text(chunk.to(device)).float() for chunk in chunks])  # [N / world, D], sorted
     return gather_shards(features[torch.argsort(order).to(features.device)], len(tokens))
 
 
-def encode_class_prompts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device) -> Tensor:
+def encode_class_prompts(model: Any, tokens: Tensor, *, batch_size: int, device: torch.device,
+                         description: str | None = None) -> Tensor:
     """Class features ``[C, D]`` from prompt tokens ``[C, T, L]``: template-ensembled, normalised.
 
     About ``batch_size`` prompts per call: ``batch_size // T`` classes (at least one) at a time.
+    ``description`` names the progress bar (None: none).
     """
     classes_per_batch = max(1, batch_size // tokens.shape[1])
     shard = tokens[shard_indices(len(tokens))]  # [C / world, T, L]
-    features = torch.cat([model.encode_prompts(chunk.to(device)).float() for chunk in shard.split(classes_per_batch)])
+    features = torch.cat([model.encode_prompts(chunk.to(device)).float()
+                          for chunk in encoding_progress(shard.split(classes_per_batch), description)])
     return gather_shards(features, len(tokens))
 
 
@@ -118,5 +143,6 @@ __all__ = [
     "encode_labelled_images",
     "encode_texts",
     "evaluation_mode",
+    "encoding_progress",
     "strategy_autocast",
 ]

@@ -1,5 +1,6 @@
 """Running the protocol end to end: argument groups, validation, the runner."""
 
+from .progress import RunProgress, console_loggers
 from .runner import (
     build_benchmark,
     build_evaluator,
@@ -20,6 +21,7 @@ __all__ = [
     "EvaluationSpec",
     "ModelSpec",
     "ProtocolSpec",
+    "RunProgress",
     "TrainingSpec",
     "build_benchmark",
     "build_evaluator",
@@ -27,6 +29,7 @@ __all__ = [
     "build_schedule",
     "build_strategy",
     "check_run_arguments",
+    "console_loggers",
     "method_label",
     "resume_config",
     "run",

@@ -25,8 +25,9 @@ import torch
 from avalanche.core import SupervisedPlugin
 from avalanche.distributed import DistributedHelper
 from avalanche.evaluation.metrics import accuracy_metrics, forgetting_metrics, loss_metrics
-from avalanche.logging import InteractiveLogger, TensorboardLogger, TextLogger
+from avalanche.logging import TensorboardLogger, TextLogger
 from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .._atomic import atomic_write_text
 from ..benchmarks import ExperimentData, MTILData, MTILSource, PaperData, mst_benchmark, ost_benchmark
@@ -37,11 +38,12 @@ from ..distributed import call_on_main, init_distributed, main_process_first
 from ..evaluation import retrieval_metrics, skipped_steps_metrics, zeroshot_metrics
 from ..models import CLIPClassifier
 from ..results import (CHECKPOINTS_DIR, ResultsLogger, RunInfo, clear_run_outputs, prepare_run_dir, read_results,
-                       write_report)
+                       run_table, write_report)
 from ..training import CLIPStrategy, MethodPlugin
 from ..training.avalanche_plugins import RunPlugin
 from ..training.sampling import derive_seed
 from .mtil_protocol import MTIL, mtil_streams, report_protocol, task_metrics
+from .progress import console_loggers
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
 from .validation import WORLD_MODEL, check_run_arguments
 
@@ -147,6 +149,7 @@ def run(
     checkpoint: CheckpointSpec = CheckpointSpec(),
     resume: bool = False,
     overwrite: bool = False,
+    verbose: bool = False,
     resolved_config: str | None = None,
 ) -> dict[str, Any]:
     """Fine-tune CLIP over the protocol's sessions and measure what the update destroys.
@@ -174,6 +177,8 @@ def run(
         resume: continue the run in ``output_dir`` from its newest good checkpoint (with the
             same configuration); without one, start it again from the beginning.
         overwrite: replace the results of an earlier run in ``output_dir``.
+        verbose: also print Avalanche's metric blocks (every experience's values, as ``log.txt``
+            holds them) above the run's progress bar.
         resolved_config: the run's whole configuration as YAML (the CLI passes it), saved as
             ``config.yaml`` so ``--config`` of that file reproduces the run.
 
@@ -190,7 +195,9 @@ def run(
     clip, experiment, streams = _build_experiment(model, data, protocol, plugins, training, seed=seed, device=device)
     info = _run_info(model, data, protocol, plugins, training, evaluation, seed=seed)
     with ExitStack() as stack:
-        loggers = _open_loggers(stack, run_dir, info, evaluation, saved)
+        console = dict(experiences=len(streams[0]), epochs=training.epochs,
+                       unit="task" if protocol.name == MTIL else "session", verbose=verbose)
+        loggers = _open_loggers(stack, run_dir, info, evaluation, saved, console)
         strategy = build_strategy(clip, experiment, loggers, plugins, training, evaluation, seed=seed, device=device)
         checkpointing = RunCheckpointing(files, every_iterations=checkpoint.every_iterations if checkpoint.enabled
                                          else None, config=resume_config(info, plugins, training))
@@ -294,14 +301,20 @@ def _checkpoint_to_resume(files: CheckpointFiles, run_dir: Path) -> LoadedCheckp
 
 
 def _open_loggers(stack: ExitStack, run_dir: Path, info: RunInfo, evaluation: EvaluationSpec,
-                  saved: LoadedCheckpoint | None) -> list:
-    """The run's loggers (on the main process only: Avalanche's refuse to exist on the others), closed by ``stack``."""
+                  saved: LoadedCheckpoint | None, console: dict[str, Any]) -> list:
+    """The run's loggers (on the main process only: Avalanche's refuse to exist on the others), closed by ``stack``.
+
+    The console gets the run's progress bar (``console``: the arguments of ``console_loggers``),
+    and log records are written above it while it is drawn; ``log.txt`` gets every metric block.
+    """
     if not DistributedHelper.is_main_process:
         return []
     log_file = stack.enter_context(open(run_dir / "log.txt", "a", encoding="utf-8"))
+    stack.enter_context(logging_redirect_tqdm())
     resume_after = None if saved is None else completed_in(saved.state)
-    loggers = [InteractiveLogger(), TextLogger(log_file), ResultsLogger(run_dir, run_info=info,
-                                                                         resume_after=resume_after)]
+    on_console = console_loggers(**console)
+    stack.callback(on_console[0].close)
+    loggers = [*on_console, TextLogger(log_file), ResultsLogger(run_dir, run_info=info, resume_after=resume_after)]
     if evaluation.tensorboard:
         tensorboard = TensorboardLogger(tb_log_dir=str(run_dir / "tb"))
         stack.callback(tensorboard.writer.close)
@@ -313,6 +326,7 @@ def _finish(run_dir: Path) -> dict[str, Any]:
     """Write the report and return the results (the main process's part of the end of a run)."""
     write_report([run_dir], run_dir / "report")
     logger.info("Run finished: results in %s", run_dir)
+    print(f"\n{run_table(run_dir)}", flush=True)
     return read_results(run_dir)
 
 

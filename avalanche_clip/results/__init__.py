@@ -19,7 +19,7 @@ from .layout import (
     clear_run_outputs,
     prepare_run_dir,
 )
-from .report import ReportFiles, write_report
+from .report import ReportFiles, run_table, write_report
 from .results_logger import ResultsLogger
 from .run_files import MetricRow, RunInfo, read_metric_rows, read_results, read_run_info, write_run_info
 from .runs import Run, load_runs
@@ -46,6 +46,7 @@ __all__ = [
     "read_metric_rows",
     "read_results",
     "read_run_info",
+    "run_table",
     "summarize",
     "write_report",
     "write_run_info",

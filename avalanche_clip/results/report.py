@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .._atomic import atomic_write_text
+from .layout import REPORT_DIR
 from .mtil_report import MTIL_PLOT, mtil_figure, mtil_markdown
 from .plots import ORIGINAL_LABEL, retrieval_figure, save_png, session_figure
 from .run_files import PROTOCOLS
@@ -131,6 +132,38 @@ def csv_report(tables: dict[str, tuple[list[Column], list[TableRow]]]) -> str:
     return buffer.getvalue()
 
 
+RUN_FIELDS = {"original": "Original", "value": "After {method}", "forgetting": "Forgetting"}
+"""The columns of :func:`run_table`: a field of ``results.json``'s table, and its header."""
+
+
+def aligned_markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A markdown table padded to aligned columns (readable as text too); the first column left-aligned."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [f"{cells[0]:<{widths[0]}}"] + [f"{cell:>{width}}" for cell, width in zip(cells[1:], widths[1:])]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|:" + "-" * (widths[0] + 1) + "|" + "|".join("-" * (width + 1) + ":" for width in widths[1:]) + "|"
+    return "\n".join([line(header), rule, *map(line, rows)])
+
+
+def run_table(run_dir: str | os.PathLike) -> str:
+    """One run's values as the report's columns turned into rows: original, now, and forgetting, in %.
+
+    Forgetting is the original value minus the value now, as the run measured it (``–`` where
+    the metric has none: UT-Acc and BWT measure the update, not what it destroys).
+    """
+    runs = load_runs([run_dir])
+    info = runs[0].info
+    columns = table_columns(runs, info.protocol)
+    cells = {field: _cells(runs, columns, field) for field in RUN_FIELDS}
+    header = [info.protocol] + [label.format(method=info.method) for label in RUN_FIELDS.values()]
+    rows = [[column.label] + [_format(cells[field][column.label]) for field in RUN_FIELDS] for column in columns]
+    return (f"Results in % ({info.method}, {info.variant}, seed {info.seed}; the report: "
+            f"{Path(run_dir) / REPORT_DIR / MARKDOWN_FILE}):\n\n" + aligned_markdown(header, rows))
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     """The files a report wrote."""
@@ -166,11 +199,14 @@ __all__ = [
     "CSV_FILE",
     "Column",
     "MARKDOWN_FILE",
+    "RUN_FIELDS",
     "ReportFiles",
     "TableRow",
+    "aligned_markdown",
     "csv_report",
     "markdown_report",
     "protocol_table",
+    "run_table",
     "table_columns",
     "write_report",
 ]

@@ -141,10 +141,11 @@ class RetrievalMetric(CapabilityMetric):
     def measure(self, model: Any, device: torch.device) -> dict[str, float]:
         image_features = encode_images(
             model, self.dataset, batch_size=self.batch_size, device=device, num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pin_memory, description=f"{self.set_name}: images",
         )  # [I, D]
         text_features = encode_texts(
-            model, self._caption_tokens(model.tokenizer), batch_size=self.batch_size, device=device
+            model, self._caption_tokens(model.tokenizer), batch_size=self.batch_size, device=device,
+            description=f"{self.set_name}: captions",
         )  # [T, D]
         return retrieval_recall(image_features, text_features, self.caption_to_image.to(device),
                                 self.ks, self.n_folds)

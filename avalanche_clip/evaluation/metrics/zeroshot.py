@@ -82,10 +82,11 @@ class ZeroShotMetric(CapabilityMetric):
     def measure(self, model: Any, device: torch.device) -> dict[str, float]:
         image_features, labels = encode_labelled_images(
             model, self.dataset, batch_size=self.batch_size, device=device, num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pin_memory, description=f"{self.set_name}: images",
         )  # [N, D], [N]
         class_features = encode_class_prompts(
-            model, self._prompt_tokens(model.tokenizer), batch_size=self.batch_size, device=device
+            model, self._prompt_tokens(model.tokenizer), batch_size=self.batch_size, device=device,
+            description=f"{self.set_name}: class prompts",
         )  # [C, D]
         accuracy = zeroshot_accuracy(image_features, class_features, labels, self.top_k)
         return {zeroshot_metric(k): value for k, value in accuracy.items()}
