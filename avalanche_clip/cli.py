@@ -152,10 +152,14 @@ def one_line(error: BaseException) -> str:
     the Union subtypes" followed by each subtype's error; the plugin's (``alpha must be >= 0``)
     is the one that says what is wrong.
     """
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    causes = [line[2:] for line in lines if line.startswith("- ")]
+    raw = [line for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip() for line in raw]
+    # the innermost causes first: an outer one only says that a nested Union did not validate
+    nested = sorted((-(len(line) - len(line.lstrip())), i) for i, line in enumerate(raw)
+                    if line.lstrip().startswith("- "))
+    causes = [lines[i][2:] for _, i in nested]
     # the other subtypes' refusals only say that the value is not of their type
-    own = [cause for cause in causes if not cause.startswith("Expected a <class")
+    own = [cause for cause in causes if not cause.startswith(("Expected a <class", "Does not validate against"))
            and "does not correspond to a subclass of" not in cause]
     key = next((line.removesuffix(":") for line in lines if line.startswith("Parser key")), None)
     if causes:

@@ -19,7 +19,7 @@ from data_files import write_coco
 
 SMALL = ["--data.train_per_class=4", "--data.test_per_class=2", "--data.zeroshot_per_class=2",
          "--data.retrieval_size=12", "--training.epochs=1", "--evaluation.tensorboard=false"]
-SHIPPED = ["mst_vrlwf", "ost_finetune", "paper_mst_vrlwf", "paper_ost_ft"]
+SHIPPED = ["mst_vrlwf", "mtil", "ost_finetune", "paper_mst_vrlwf", "paper_mtil_ft", "paper_ost_ft"]
 
 
 def one_error_line(capsys, args) -> str:

@@ -34,7 +34,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "results": frozenset({"evaluation"}),
     "checkpointing": frozenset({"training", "models", "distributed"}),
     "experiment": _BELOW_EXPERIMENT,
-    "cli": frozenset({"benchmarks", "benchmarks/world", "experiment", "results"}),
+    "configs": frozenset(),
+    "cli": frozenset({"benchmarks", "benchmarks/world", "configs", "experiment", "results"}),
+    "__main__": frozenset({"cli"}),
     "": frozenset(),  # avalanche_clip/__init__.py
 }
 """Each part of the package -> the other parts it may import (besides the helpers)."""

@@ -31,7 +31,16 @@ from avalanche.training.plugins import (
     SynapticIntelligencePlugin,
 )
 
-from .plugins import GeoDLPlugin, IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin
+from .plugins import (
+    GeoDLPlugin,
+    IMMPlugin,
+    LwFPlugin,
+    MoEAdaptersPlugin,
+    RKRPlugin,
+    VRLwFPlugin,
+    WiSEFTPlugin,
+    ZSCLPlugin,
+)
 
 UNTYPED_PLUGINS: dict[str, dict[str, Any]] = {
     "EWCPlugin": {"ewc_lambda": float, "mode": Literal["separate", "online"], "decay_factor": float | None,
@@ -76,8 +85,9 @@ FeatureDistillationPlugin = typed_plugin("FeatureDistillationPlugin", UNTYPED_PL
 CoPEPlugin = typed_plugin("CoPEPlugin", UNTYPED_PLUGINS["CoPEPlugin"])
 GSS_greedyPlugin = typed_plugin("GSS_greedyPlugin", UNTYPED_PLUGINS["GSS_greedyPlugin"])
 
-METHOD_PLUGINS: tuple[type, ...] = (VRLwFPlugin, LwFPlugin, GeoDLPlugin, IMMPlugin, RKRPlugin)
-"""The library's methods (PROTOCOL.md section 6)."""
+METHOD_PLUGINS: tuple[type, ...] = (VRLwFPlugin, LwFPlugin, GeoDLPlugin, IMMPlugin, RKRPlugin, WiSEFTPlugin,
+                                    ZSCLPlugin, MoEAdaptersPlugin)
+"""The library's methods: PROTOCOL.md section 6's, WiSE-FT, ZSCL and MoE-Adapters."""
 AVALANCHE_PLUGINS: tuple[type, ...] = (
     ReplayPlugin, GEMPlugin, AGEMPlugin, EWCPlugin, SynapticIntelligencePlugin, MASPlugin, RWalkPlugin,
     AvalancheLwFPlugin, LFLPlugin, FeatureDistillationPlugin, GDumbPlugin, MIRPlugin, CoPEPlugin, GSS_greedyPlugin,
