@@ -1,13 +1,15 @@
-"""The paper's tables on the embedded world: every method under OST and MST, WM / IO / TO.
+"""The paper's tables on the embedded world: every method under OST and MST, WM / IO / TO, and MTIL.
 
-Runs FT, LwF, GeoDL (also with its authors' kernel), IMM, RKR and VR-LwF, and WiSE-FT and ZSCL
-beyond the paper, in each protocol and variant, Joint-FT as the MST upper bound (the original
-model is every run's first measurement), each through the same runner and defaults as ``ost_finetune.py`` /
-``mst_vrlwf.py``, then writes the tables (markdown, CSV) and plots, and ``timings.json``. A run
-that already finished is not repeated, so an interrupted reproduction continues where it stopped.
+Runs FT, LwF, GeoDL (also with its authors' kernel), IMM, RKR and VR-LwF, and WiSE-FT, ZSCL and
+MoE-Adapters beyond the paper, in each protocol and variant, Joint-FT as the MST upper bound (the
+original model is every run's first measurement), each through the same runner and defaults as
+``ost_finetune.py`` / ``mst_vrlwf.py`` / ``mtil.py``, then writes the tables (markdown, CSV) and
+plots, and ``timings.json``. A run that already finished is not repeated, so an interrupted
+reproduction continues where it stopped.
 
-    python examples/reproduce.py                          # everything, seed 0
+    python examples/reproduce.py                          # OST and MST, seed 0
     python examples/reproduce.py --seeds '[0, 1, 2]' --variants '[whole]'
+    python examples/reproduce.py --protocols '[mtil]' --variants '[whole]'   # the world's MTIL table
     torchrun --nproc_per_node=2 examples/reproduce.py     # every run on 2 processes
 
 The README's reproduction table is this script's report/results.md, with the seed and timings.
@@ -28,7 +30,7 @@ from avalanche_clip.configs import config_path as shipped_config
 from avalanche_clip.distributed import call_on_main
 from avalanche_clip.results import write_report
 
-CONFIGS = {"ost": "ost_finetune", "mst": "mst_vrlwf", "joint": "mst_vrlwf"}
+CONFIGS = {"ost": "ost_finetune", "mst": "mst_vrlwf", "joint": "mst_vrlwf", "mtil": "mtil"}
 """Protocol -> the shipped config its runs start from (``avalanche-clip configs``)."""
 
 
@@ -47,19 +49,25 @@ PLUGINS = {
     "VR-LwF": [plugin("VRLwFPlugin")],
     "WiSE-FT": [plugin("WiSEFTPlugin")],
     "ZSCL": [plugin("ZSCLPlugin")],
+    "MoE-Adapters": [plugin("MoEAdaptersPlugin")],
 }
 """Method label -> the plugins of its runs."""
-ZSCL_WE_EVERY = {"ost": 10, "mst": 2}
+ZSCL_WE_EVERY = {"ost": 10, "mst": 2, "mtil": 2}
 """ZSCL's weight-ensembling period on the world. The authors average every 100 of a session's
-1000 steps (11 snapshots and the start); the world's sessions have 100 (OST) and 14 (MST) steps,
-so the period keeps about as many snapshots per session."""
+1000 steps (11 snapshots and the start); the world's sessions have 100 (OST), 14 (MST) and 12-60
+(MTIL) steps, so the period keeps about as many snapshots per session."""
+MOE_LR_FACTOR = 30.0
+"""MoE-Adapters' learning rate relative to the others: its new experts and routers start from zero
+and train at the authors' ~1e-3 (the world's fine-tuning lr is 3e-5)."""
+NOT_UNDER = {"MoE-Adapters": ("text",)}
+"""Variants a method refuses (MoE-Adapters adapts the image tower, which TO freezes)."""
 
 logger = logging.getLogger(__name__)
 
 
 def runs(methods, protocols, variants) -> list[tuple[str, str, str]]:
     """``(protocol, variant, method)`` of every run; Joint-FT joins MST."""
-    planned = [(p, v, m) for p in protocols for v in variants for m in methods]
+    planned = [(p, v, m) for p in protocols for v in variants for m in methods if v not in NOT_UNDER.get(m, ())]
     if "mst" in protocols:
         planned += [("joint", v, "Joint-FT") for v in variants]
     return planned
@@ -72,14 +80,20 @@ def arguments(protocol: str, variant: str, method: str, seed: int, run_dir: Path
             "--plugins", json.dumps(PLUGINS.get(method, [])), "--evaluation.tensorboard", "false"]
     if protocol == "joint":
         args += ["--protocol.name", "joint"]
-    if method == "RKR":  # the paper trains RKR's rectifiers at 10x the fine-tuning lr
+    factor = lr_factor(method, rkr_lr_factor)
+    if factor != 1.0:
         lr = yaml.safe_load(config_path(protocol).read_text())["training"]["lr"]
-        args += ["--training.lr", str(lr * rkr_lr_factor)]
+        args += ["--training.lr", str(lr * factor)]
     if method == "ZSCL":
         args += ["--plugins.we_every", str(ZSCL_WE_EVERY[protocol])]
     if threads is not None:
         args += ["--training.threads", str(threads)]
     return args
+
+
+def lr_factor(method: str, rkr_lr_factor: float) -> float:
+    """A method's learning rate relative to FT's: RKR's the paper's 10x, MoE-Adapters' :data:`MOE_LR_FACTOR`."""
+    return {"RKR": rkr_lr_factor, "MoE-Adapters": MOE_LR_FACTOR}.get(method, 1.0)
 
 
 def config_path(protocol: str) -> Path:
@@ -95,8 +109,10 @@ def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), meth
     Args:
         output_dir: one run directory per configuration goes here, and the report in ``report/``.
         seeds: run seeds; the report averages over them.
-        methods: method labels among FT, LwF, GeoDL, GeoDL-authors, IMM, RKR, VR-LwF, WiSE-FT, ZSCL.
-        protocols: ``ost`` and/or ``mst`` (``mst`` adds Joint-FT).
+        methods: method labels among FT, LwF, GeoDL, GeoDL-authors, IMM, RKR, VR-LwF, WiSE-FT, ZSCL,
+            MoE-Adapters.
+        protocols: ``ost``, ``mst`` (adds Joint-FT) and/or ``mtil`` (the world's domains; use it with
+            ``--variants '[whole]'``).
         variants: ``whole`` (WM), ``image`` (IO), ``text`` (TO).
         rkr_lr_factor: RKR's learning rate relative to the others (the paper: 1e-5 vs 1e-6).
         threads: torch CPU threads of every run (default: the example configs' setting).

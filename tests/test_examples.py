@@ -54,7 +54,9 @@ def load_example(repo_root, name: str):
 def test_every_reproduction_run_parses_into_its_protocol_variant_method_and_learning_rate(repo_root, tmp_path):
     reproduce = load_example(repo_root, "reproduce")
     planned = reproduce.runs(tuple(reproduce.PLUGINS), ("ost", "mst"), ("whole", "image", "text"))
-    assert len(planned) == 2 * 3 * len(reproduce.PLUGINS) + 3  # Joint-FT once per variant
+    # Joint-FT once per variant; MoE-Adapters has no TO run
+    assert len(planned) == 2 * 3 * len(reproduce.PLUGINS) - 2 + 3
+    planned += reproduce.runs(tuple(reproduce.PLUGINS), ("mtil",), ("whole",))
     for protocol, variant, method in planned:
         command = reproduce.arguments(protocol, variant, method, 3, tmp_path / "run", 10.0, 1)
         parsed, _ = parse_run_arguments(run_parser(reproduce.config_path(protocol)), command)
@@ -62,6 +64,6 @@ def test_every_reproduction_run_parses_into_its_protocol_variant_method_and_lear
         assert parsed["overwrite"] and parsed["seed"] == 3 and parsed["training"].threads == 1
         assert parsed["protocol"].name == protocol and parsed["model"].update == variant
         assert [p.label for p in parsed["plugins"]] == ([] if method in ("FT", "Joint-FT") else [method])
-        assert parsed["training"].lr == config["training"]["lr"] * (10.0 if method == "RKR" else 1.0)
+        assert parsed["training"].lr == config["training"]["lr"] * reproduce.lr_factor(method, 10.0)
         if method == "ZSCL":
             assert parsed["plugins"][0].we_every == reproduce.ZSCL_WE_EVERY[protocol]
