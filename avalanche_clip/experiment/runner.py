@@ -154,33 +154,26 @@ def run(
 ) -> dict[str, Any]:
     """Fine-tune CLIP over the protocol's sessions and measure what the update destroys.
 
-    The original model is measured first (zero-shot, retrieval, UT-Acc), then after every
-    session; every value is written to the run directory as it is measured, and a checkpoint
-    after every session (and every ``checkpoint.every_iterations`` iterations) lets ``resume``
-    continue a run that was killed, with the results an uninterrupted run would have had.
+    The original model is measured first, then after every session; every value is written to the
+    run directory as it is measured, and checkpoints (every session and ``checkpoint.every_iterations``)
+    let ``resume`` continue a killed run with the results an uninterrupted run would have had.
 
     Args:
-        output_dir: the run directory; refused if it already holds results, unless ``resume``
-            or ``overwrite``.
+        output_dir: the run directory; refused if it holds results, unless ``resume`` or ``overwrite``.
         seed: seeds data order, augmentation, pseudo-vocabulary draws and initialisation.
         model: which CLIP and which part of it trains.
         data: the embedded world (``WorldData``), the paper's files (``PaperData``), or for MTIL a
             sequence of datasets (a subclass of ``MTILSource``, e.g. ``WorldDomains``, ``MTILDatasets``).
         protocol: OST, MST, Joint-FT or MTIL, and the sessions or the task order.
-        plugins: the continual-learning methods (``VRLwFPlugin``, ``LwFPlugin``, ``GeoDLPlugin``,
-            ``IMMPlugin``, ``RKRPlugin``; several compose) and Avalanche's training plugins
-            (``ReplayPlugin``, ``EWCPlugin``, ...: ``training.avalanche_plugins``); none is plain
-            fine-tuning (FT).
+        plugins: the methods (``VRLwFPlugin``, ``ZSCLPlugin``, ...; several compose) and Avalanche's training
+            plugins (``ReplayPlugin``, ``EWCPlugin``, ...); none is plain fine-tuning (FT).
         training: optimisation and device.
         evaluation: what is measured.
         checkpoint: when checkpoints are written.
-        resume: continue the run in ``output_dir`` from its newest good checkpoint (with the
-            same configuration); without one, start it again from the beginning.
+        resume: continue the run in ``output_dir`` from its newest good checkpoint (same configuration).
         overwrite: replace the results of an earlier run in ``output_dir``.
-        verbose: also print Avalanche's metric blocks (every experience's values, as ``log.txt``
-            holds them) above the run's progress bar.
-        resolved_config: the run's whole configuration as YAML (the CLI passes it), saved as
-            ``config.yaml`` so ``--config`` of that file reproduces the run.
+        verbose: also print Avalanche's per-experience metric blocks above the run's progress bar.
+        resolved_config: the whole configuration as YAML (from the CLI), saved as ``config.yaml``.
 
     Returns:
         The contents of the run's ``results.json`` (on every process, under torchrun).
@@ -195,9 +188,9 @@ def run(
     clip, experiment, streams = _build_experiment(model, data, protocol, plugins, training, seed=seed, device=device)
     info = _run_info(model, data, protocol, plugins, training, evaluation, seed=seed)
     with ExitStack() as stack:
-        console = dict(experiences=len(streams[0]), epochs=training.epochs,
-                       unit="task" if protocol.name == MTIL else "session", verbose=verbose)
-        loggers = _open_loggers(stack, run_dir, info, evaluation, saved, console)
+        loggers = _open_loggers(stack, run_dir, info, evaluation, saved, dict(
+            experiences=len(streams[0]), epochs=training.epochs, unit="task" if protocol.name == MTIL else "session",
+            verbose=verbose))
         strategy = build_strategy(clip, experiment, loggers, plugins, training, evaluation, seed=seed, device=device)
         checkpointing = RunCheckpointing(files, every_iterations=checkpoint.every_iterations if checkpoint.enabled
                                          else None, config=resume_config(info, plugins, training))
