@@ -106,6 +106,7 @@ def parser():
 def parse_and_check(parser, args, monkeypatch):
     monkeypatch.setattr("avalanche_clip.models.loading._reachable", lambda host, timeout=3.0: False)
     arguments, _ = parse_run_arguments(parser, args)
+    arguments.pop("verbose", None)  # a console choice, not part of the run
     check_run_arguments(**{**arguments, "plugins": arguments.get("plugins") or []})
 
 
