@@ -25,13 +25,13 @@ from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 from PIL import Image
-from torch.utils.data import Dataset
 
 from ..._checks import check_choice, check_name, check_positive_int
 from ..mtil import MTILData, MTILSource
 from ..datasets.mtil_contract import MTILTask
 from .concepts import CATEGORIES, COLOURS, HELD_OUT_CATEGORIES, SIZES, UPDATE_CATEGORIES
 from .crops import crop_object
+from .image_sets import RenderedImages
 from .load import WorldData
 from .scenes import Scene, SceneObject, render_scene, sample_scene, scene_rng
 
@@ -135,7 +135,7 @@ DOMAIN_NAMES: tuple[str, ...] = tuple(domain.name for domain in DOMAINS)
 """The domains' names, in their default order."""
 
 
-class WorldDomainImages(Dataset):
+class WorldDomainImages(RenderedImages):
     """One split of a world domain: ``per_class`` images per class, rendered at construction.
 
     ``dataset[i]`` is ``(image, label)``: a PIL image, or ``transform(image)`` when a transform is
@@ -178,18 +178,8 @@ class WorldDomainImages(Dataset):
             self.scenes.append(scene)
         self.images = np.stack(images)  # [N, H, W, 3]
 
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        image = Image.fromarray(self.images[index])
-        return (self.transform(image) if self.transform else image), self.targets[index]
-
     def extra_repr(self) -> str:
         return f"domain={self.domain}, split={self.split}, classes={len(self.classes)}, samples={len(self)}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 def world_mtil_tasks(

@@ -29,7 +29,31 @@ CAPTIONS_PER_SCENE = 5
 """Captions kept per retrieval scene, as in COCO and Flickr30K."""
 
 
-class WorldObjects(Dataset):
+class RenderedImages(Dataset):
+    """Labelled images rendered up front: ``images`` ``[N, H, W, 3]`` uint8, ``targets``, ``transform``.
+
+    A subclass renders them in its ``__init__`` and says what it holds in ``extra_repr``.
+    """
+
+    images: np.ndarray
+    targets: list[int]
+    transform: Callable | None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        image = Image.fromarray(self.images[index])
+        return (self.transform(image) if self.transform else image), self.targets[index]
+
+    def extra_repr(self) -> str:
+        return f"samples={len(self)}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class WorldObjects(RenderedImages):
     """Objects labelled by category or colour, ``per_class`` per class, as scenes or as crops.
 
     In the ``"scene"`` view each image is a one-object scene on a cluttered background. In the
@@ -101,18 +125,8 @@ class WorldObjects(Dataset):
             self.scenes.append(scene)
         self.images = np.stack(images)  # [N, H, W, 3]
 
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        image = Image.fromarray(self.images[index])
-        return (self.transform(image) if self.transform else image), self.targets[index]
-
     def extra_repr(self) -> str:
         return f"label={self.label}, view={self.view}, classes={len(self.classes)}, samples={len(self)}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 class WorldCaptions(Dataset):
@@ -165,4 +179,4 @@ class WorldCaptions(Dataset):
         return f"{type(self).__name__}({self.extra_repr()})"
 
 
-__all__ = ["CAPTIONS_PER_SCENE", "Label", "View", "WorldCaptions", "WorldObjects"]
+__all__ = ["CAPTIONS_PER_SCENE", "Label", "RenderedImages", "View", "WorldCaptions", "WorldObjects"]
