@@ -139,3 +139,24 @@ def test_a_run_stopped_mid_task_resumes_to_the_uninterrupted_results(finetuned, 
     results = mtil_run(tmp_path / "stopped", resume=True)
     assert results == finetuned[0]
     assert (tmp_path / "stopped" / "metrics.csv").read_text() == (finetuned[1] / "metrics.csv").read_text()
+
+
+@pytest.mark.parametrize("plugin, options, label", [
+    ("WiSEFTPlugin", ["--plugins.alpha", "0.5"], "WiSE-FT"),
+    ("ZSCLPlugin", ["--plugins.we_every", "2", "--plugins.max_reference_images", "16"], "ZSCL"),
+    ("MoEAdaptersPlugin", ["--plugins.selector_steps", "20", "--plugins.max_tasks", "2"], "MoE-Adapters"),
+])
+def test_each_new_method_runs_on_the_worlds_mtil_from_the_command_line(plugin, options, label, tmp_path):
+    from avalanche_clip.cli import run_command
+
+    small = ["--data.train_per_class", "2", "--data.test_per_class", "2", "--data.zeroshot_per_class", "1",
+             "--data.retrieval_size", "4", "--data.domains", "[world-faded-colours, world-sizes]",
+             "--training.epochs", "1", "--training.batch_size", "8", "--training.threads", "1",
+             "--evaluation.tensorboard", "false", "--checkpoint.enabled", "false"]
+    results = run_command(["--config", "mtil", "--output_dir", str(tmp_path), *small, f"--plugins+={plugin}", *options])
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert (info["method"], info["protocol"]) == (label, "MTIL")
+    stream = results["mtil"]["test_stream"]
+    assert stream["datasets"] == ["world-faded-colours", "world-sizes"] and len(stream["after"]) == 2
+    after = torch.tensor(stream["after"], dtype=torch.float64)  # Transfer: sizes before it is learned
+    assert (stream["transfer"]["mean"], stream["last"]["mean"]) == pytest.approx((after[0, 1].item(), after[1].mean().item()))
