@@ -4,7 +4,8 @@ One configuration throughout: tiny CLIP (its image tower trains, which keeps che
 small COCO of 4 classes, 2 MST sessions of 2 classes x 3 crops, 2 epochs at batch size 2 (3 steps an
 epoch, 6 a session), VR-LwF (a teacher, a pseudo-sentence generator) with mode-IMM (saved weights
 and Fishers), a step LR schedule, a checkpoint every 4 iterations. On the CPU, with one thread, the
-same seed gives the same bits.
+same seed gives the same bits. The same configuration with each of WiSE-FT, ZSCL and MoE-Adapters
+instead gets the same guarantee, killed where the state the first session's end left matters.
 """
 
 import json
@@ -75,9 +76,12 @@ run_command(sys.argv[1:])
 """
 
 
-@pytest.fixture(scope="module")
-def config(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
+VRLWF_IMM = [{"class_path": "avalanche_clip.training.VRLwFPlugin", "init_args": {"num_pseudo": 8}},
+             {"class_path": "avalanche_clip.training.IMMPlugin", "init_args": {"mode": "mode"}}]
+
+
+def write_config(root, plugins):
+    """The run's configuration in ``root`` (with its COCO), with ``plugins``."""
     karpathy_json = write_four_class_coco(root / "coco")
     paper = {"coco_root": str(root / "coco"), "coco_karpathy_json": str(karpathy_json),
              "zeroshot": {"shapes": {"kind": "folder", "root": str(write_folder(root / "zs"))}},
@@ -91,10 +95,14 @@ def config(tmp_path_factory):
         "training": {"epochs": 2, "batch_size": 2, "lr": 1e-3, "lr_milestones": [1], "threads": 1},
         "evaluation": {"batch_size": 8, "tensorboard": False},
         "checkpoint": {"every_iterations": 4},
-        "plugins": [{"class_path": "avalanche_clip.training.VRLwFPlugin", "init_args": {"num_pseudo": 8}},
-                    {"class_path": "avalanche_clip.training.IMMPlugin", "init_args": {"mode": "mode"}}],
+        "plugins": plugins,
     }))
     return path
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    return write_config(tmp_path_factory.mktemp("resume"), VRLWF_IMM)
 
 
 def outputs(run_dir):
@@ -109,8 +117,22 @@ def uninterrupted(config, tmp_path_factory):
     return (*outputs(run_dir), run_dir)
 
 
+def final_model(run_dir):
+    """The model's tensors in a run's newest checkpoint (written after its last session)."""
+    state = CheckpointFiles(run_dir / "checkpoints").load_latest().state
+    assert state["strategy"]["experiences_completed"] == 2
+    return {name: value for name, value in state["model"].items() if isinstance(value, torch.Tensor)}
+
+
+def assert_same_final_model(run_dir, expected_run_dir):
+    """The two runs end with the same model, to the bit (all of it, also what the results do not show)."""
+    model, expected = final_model(run_dir), final_model(expected_run_dir)
+    assert model.keys() == expected.keys()
+    assert all(torch.equal(value, expected[name]) for name, value in model.items())
+
+
 def kill_in_the_middle(config, run_dir, log):
-    """Run the config in a child process, SIGKILL it in optimizer step STOP_AT_STEP."""
+    """Run the config in a child process, SIGKILL it in optimizer step STOP_AT_STEP; its newest checkpoint."""
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1"}
@@ -127,22 +149,24 @@ def kill_in_the_middle(config, run_dir, log):
     assert os.WIFSTOPPED(status), f"the child ended before the kill:\n{log.read_text()[-3000:]}"
     child.send_signal(signal.SIGKILL)
     assert child.wait() == -signal.SIGKILL
+    assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
+    newest = CheckpointFiles(run_dir / "checkpoints").load_latest()
+    assert newest.state["strategy"]["position"] == {"experience": 1, "epoch": 0, "batch": 2}  # mid-session, mid-epoch
+    assert newest.state["strategy"]["experiences_completed"] == 1
+    return newest
 
 
 def test_a_run_killed_mid_session_resumes_to_the_uninterrupted_results(config, uninterrupted, tmp_path, caplog,
                                                                       capsys):
     run_dir = tmp_path / "killed"
-    kill_in_the_middle(config, run_dir, tmp_path / "child.log")
-    assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
-    newest = CheckpointFiles(run_dir / "checkpoints").load_latest()
-    assert newest.state["strategy"]["position"] == {"experience": 1, "epoch": 0, "batch": 2}  # mid-session, mid-epoch
-    assert newest.state["strategy"]["experiences_completed"] == 1
+    newest = kill_in_the_middle(config, run_dir, tmp_path / "child.log")
     damaged = tmp_path / "damaged"
     shutil.copytree(run_dir, damaged)
 
     capsys.readouterr()
     run_command(["--config", str(config), "--output_dir", str(run_dir), "--resume"])
     assert outputs(run_dir) == uninterrupted[:2]
+    assert_same_final_model(run_dir, uninterrupted[2])
     # the run's bar starts where training resumes: session 2 of 2, epoch 1 of 2, i.e. 2 of 4 epochs done
     bars = re.findall(r"run +(\d+)%\|[^|]*\| [^,\r\n]*(?:, ([^\r\n\[]*))?", capsys.readouterr().err)
     assert bars[0][0] == "50" and bars[-1][0] == "100"
@@ -156,6 +180,99 @@ def test_a_run_killed_mid_session_resumes_to_the_uninterrupted_results(config, u
         run_command(["--config", str(config), "--output_dir", str(damaged), "--resume"])
     assert f"{newest.path.name} is unusable" in caplog.text and "truncated or corrupted" in caplog.text
     assert outputs(damaged) == uninterrupted[:2]
+
+
+def write_reference_set(root):
+    """ZSCL's reference data as a user has it: image sub-folders (and a stray file), one caption a line."""
+    for index in range(6):
+        box = (2 * index, 3 + index, 18 + 2 * index, 28)
+        write_image(root / "images" / f"n0{index % 2}" / f"{index}.jpg", [(box, CATEGORIES[index % 4 + 1][1])],
+                    size=(32, 32))
+    (root / "images" / "README.txt").write_text("not an image")
+    captions = root / "captions.txt"
+    captions.write_text("a red square\n\n  something green on grey \na blue box\nfour fish\na yellow shape\n",
+                        encoding="utf-8")
+    return {"reference_images": str(root / "images"), "reference_captions": str(captions)}
+
+
+def plugin_state(checkpoint):
+    """The state of the run's one plugin in a checkpoint."""
+    (entry,) = checkpoint["plugins"]
+    return entry["state"]
+
+
+def equal_weights(weights, model_state):
+    """Whether every tensor of ``weights`` equals the model's of the same name."""
+    return all(torch.equal(value, model_state[name]) for name, value in weights.items())
+
+
+def check_wise_ft(newest, previous):
+    """The anchor is session 0's merge (the model at its end), not the weights training now."""
+    anchor = plugin_state(newest)["anchor"]
+    assert len(anchor) > 10 and equal_weights(anchor, previous["model"])
+    assert not equal_weights(anchor, newest["model"]) and plugin_state(newest)["trained"] is None
+
+
+def check_zscl(newest, previous):
+    """Session 1's running average is mid-way: its start and its step 0 (we_every 2), after 2 steps."""
+    state = plugin_state(newest)
+    session = state["session"]
+    assert (session["experience"], session["step"], session["count"]) == (1, 2, 2)
+    assert not equal_weights(session["average"], previous["model"])
+    assert not equal_weights(session["average"], newest["model"])
+    assert plugin_state(previous)["session"] == {"experience": 0, "step": None, "count": 0, "average": None}
+    assert state["teacher"]["image"].shape[0] == 6 and state["teacher"]["text"].shape[0] == 5
+    assert not torch.equal(state["generator"], plugin_state(previous)["generator"])  # session 1 drew references
+
+
+def check_moe_adapters(newest, previous):
+    """Task 0 froze one expert a block, both tasks' autoencoders are fitted, task 1's routing is being counted."""
+    def buffers(checkpoint, suffix):
+        return [value for name, value in checkpoint["model"].items() if name.endswith(suffix)]
+
+    assert [v.tolist() for v in buffers(previous, ".learned")] == [[True, False]]
+    assert [v.tolist() for v in buffers(newest, ".learned")] == [[True, True]]
+    frozen = buffers(newest, ".frozen")
+    assert frozen and all(int(v.sum()) == 1 for v in frozen)
+    assert all(torch.equal(a, b) for a, b in zip(frozen, buffers(previous, ".frozen")))
+    assert all(float(v.sum()) > 0 for v in buffers(newest, ".activations"))
+    assert all(float(v.sum()) == 0 for v in buffers(previous, ".activations"))
+    assert plugin_state(newest) == {}  # everything is the model's
+
+
+NEW_METHODS = {
+    "wise-ft": (lambda root: {"alpha": 0.5, "anchor": "previous"}, "WiSEFTPlugin", check_wise_ft),
+    "zscl": (lambda root: {"we_every": 2, "texts_per_step": 3, **write_reference_set(root)}, "ZSCLPlugin", check_zscl),
+    "moe-adapters": (lambda root: {"num_experts": 3, "max_tasks": 2, "freeze_per_task": 1, "selector_steps": 10,
+                                   "selector_batch_size": 4, "threshold": 100.0}, "MoEAdaptersPlugin",
+                     check_moe_adapters),
+}
+"""Each new method: its arguments (given the config's folder), its class, the check of its checkpointed state.
+MoE-Adapters' high DDAS threshold sends every evaluated image through the adapters of the task DDAS picks, so
+that the results depend on its experts, routers and autoencoders."""
+
+
+@pytest.fixture(scope="module", params=list(NEW_METHODS))
+def new_method(request, tmp_path_factory):
+    """A config with one new method, its uninterrupted run's folder, the check of its state."""
+    arguments, name, check = NEW_METHODS[request.param]
+    root = tmp_path_factory.mktemp(request.param)
+    path = write_config(root, [{"class_path": f"avalanche_clip.training.{name}", "init_args": arguments(root)}])
+    run_command(["--config", str(path), "--output_dir", str(root / "uninterrupted")])
+    return path, root / "uninterrupted", check
+
+
+def test_each_new_method_killed_mid_session_resumes_to_the_uninterrupted_results(new_method, tmp_path):
+    config, uninterrupted_dir, check_state = new_method
+    run_dir = tmp_path / "killed"
+    newest = kill_in_the_middle(config, run_dir, tmp_path / "child.log")
+    files = CheckpointFiles(run_dir / "checkpoints")
+    previous = torch.load(files.path(newest.number - 1), weights_only=True)
+    assert previous["strategy"]["position"] is None and previous["strategy"]["experiences_completed"] == 1
+    check_state(newest.state, previous)
+    run_command(["--config", str(config), "--output_dir", str(run_dir), "--resume"])
+    assert outputs(run_dir) == outputs(uninterrupted_dir)
+    assert_same_final_model(run_dir, uninterrupted_dir)
 
 
 def test_the_same_seed_and_config_give_identical_results(config, uninterrupted, tmp_path):
