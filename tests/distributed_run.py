@@ -1,4 +1,4 @@
-"""Small runs of the protocol for test_distributed.py, on generated data and the tiny CLIP.
+"""Small runs of the protocol for test_distributed.py: generated data and the tiny CLIP, world tasks and the world CLIP.
 
 Launched by torchrun, every process runs :func:`main`; the test also calls it in its own
 process to get the single-process reference. Each process writes what the run directory does
@@ -24,9 +24,13 @@ from avalanche.core import SupervisedPlugin
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest's generated sets
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout of avalanche_clip
 
-from avalanche_clip.benchmarks import ExperimentData  # noqa: E402
+from avalanche_clip.benchmarks import ExperimentData, MTILData, MTILSource, MTILTask  # noqa: E402
+from avalanche_clip.benchmarks.world.concepts import COLOURS, UPDATE_CATEGORIES  # noqa: E402
+from avalanche_clip.benchmarks.world.image_sets import WorldObjects  # noqa: E402
+from avalanche_clip.benchmarks.world.prompt_templates import COLOUR_TEMPLATES, UPDATE_TEMPLATES  # noqa: E402
+from avalanche_clip.benchmarks.world.scene_transforms import world_eval_transform  # noqa: E402
 from avalanche_clip.experiment import EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec, run  # noqa: E402
-from avalanche_clip.training import IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin  # noqa: E402
+from avalanche_clip.training import IMMPlugin, LwFPlugin, RKRPlugin, VRLwFPlugin, ZSCLPlugin  # noqa: E402
 from conftest import (  # noqa: E402
     CLASS_NAMES,
     ZEROSHOT_CLASSES,
@@ -53,6 +57,34 @@ class GeneratedData:
             zeroshot={"colours": GeneratedZeroShot(ZEROSHOT_CLASSES, 5, templates=ZEROSHOT_TEMPLATES, seed=3)},
             retrieval={"captions": GeneratedRetrieval(13, 5, seed=4)},
         )
+
+
+@dataclass(frozen=True)
+class WorldTasks(MTILSource):
+    """Two MTIL tasks of world images, each with its own classes and templates, for the world's CLIP.
+
+    "crops": 3 update categories as crops, 12 training images (batches of 10 and 2, or 5 and 1 per
+    process), 9 test images; "colours": 5 colours, 10 training images, 15 test images. Even
+    training sets, odd test sets (their shards are padded). Training images get the evaluation
+    transform: the world's training transform shifts at random, drawn from each process's global
+    generator, which two processes do not share with one. No zero-shot or retrieval sets: the
+    ``vrlwf`` run covers those.
+    """
+
+    def build(self, model) -> MTILData:
+        crops = dict(classes=UPDATE_CATEGORIES[:3], view="crop", distractors=UPDATE_CATEGORIES)
+        colours = dict(classes=tuple(COLOURS)[:5], label="colour")
+        tasks = (world_task("crops", crops, UPDATE_TEMPLATES, train=4, test=3, stream=40),
+                 world_task("colours", colours, COLOUR_TEMPLATES, train=2, test=3, stream=42))
+        transform = world_eval_transform()
+        return MTILData(tasks=tasks, train_transform=transform, eval_transform=transform)
+
+
+def world_task(name: str, spec: dict, templates: tuple[str, ...], *, train: int, test: int, stream: int) -> MTILTask:
+    """An MTIL task of ``WorldObjects(**spec)``: ``train`` and ``test`` images per class, on streams ``stream``, +1."""
+    train_set, test_set = (WorldObjects(per_class=count, seed=0, stream=stream + offset, **spec)
+                           for offset, count in enumerate((train, test)))
+    return MTILTask(name, train_set, test_set, tuple(spec["classes"]), templates)
 
 
 def digest(tensors) -> str:
@@ -85,22 +117,36 @@ class Recorder(SupervisedPlugin, supports_distributed=True):
         self.sessions.append(digest(self.state.values()))
 
 
-SCENARIOS = ("vrlwf", "rkr")
-"""``vrlwf``: MST, WM, VR-LwF + mean-IMM. ``rkr``: OST, TO, RKR + LwF + mode-IMM."""
+SCENARIOS = ("vrlwf", "rkr", "mtil")
+"""``vrlwf``: MST, WM, VR-LwF + mean-IMM. ``rkr``: OST, TO, RKR + LwF + mode-IMM (both the tiny CLIP).
+``mtil``: MTIL, WM, ZSCL, the world's CLIP (the random tiny CLIP scores every image alike: chance accuracy).
+
+ZSCL runs with ``text_weight=0``: its image→text term is a mean over the reference images, so
+processes distilling on slices 0..4 and 5..9 of one draw take the single process's step on 0..9;
+its text→image term is a softmax over each process's own slice, which two processes of 5 images
+do not share with one process of 10.
+"""
+
+
+def scenario_setup(scenario: str) -> tuple[list, ModelSpec, ProtocolSpec, object]:
+    """``(plugins, model, protocol, data)`` of ``scenario``."""
+    if scenario == "vrlwf":
+        plugins = [VRLwFPlugin(num_pseudo=6, pseudo_length=5, seed=7), IMMPlugin()]
+        return plugins, ModelSpec(name="tiny-clip"), ProtocolSpec(name="mst", n_sessions=2), GeneratedData()
+    if scenario == "rkr":
+        plugins = [RKRPlugin(), LwFPlugin(), IMMPlugin(mode="mode")]
+        return plugins, ModelSpec(name="tiny-clip", update="text"), ProtocolSpec(name="ost"), GeneratedData()
+    zscl = ZSCLPlugin(text_weight=0.0, we_every=1, max_reference_images=16)
+    return [zscl], ModelSpec(name="world"), ProtocolSpec(name="mtil"), WorldTasks()
 
 
 def run_scenario(output_dir: Path, scenario: str, batch_size: int) -> None:
     """One run into ``output_dir/run``; writes ``output_dir/rank<r>.json`` and (rank 0) ``rank0_state.pt``."""
-    if scenario == "vrlwf":
-        vr_lwf = VRLwFPlugin(num_pseudo=6, pseudo_length=5, seed=7)
-        plugins, update, protocol = [vr_lwf, IMMPlugin()], "whole", ProtocolSpec(name="mst", n_sessions=2)
-    else:
-        vr_lwf = None
-        plugins, update, protocol = [RKRPlugin(), LwFPlugin(), IMMPlugin(mode="mode")], "text", ProtocolSpec(name="ost")
-    recorder = Recorder(vr_lwf)
+    plugins, model, protocol, data = scenario_setup(scenario)
+    recorder = Recorder(next((p for p in plugins if isinstance(p, VRLwFPlugin)), None))
     results = run(
-        output_dir=str(output_dir / "run"), seed=3, model=ModelSpec(name="tiny-clip", update=update),
-        data=GeneratedData(), protocol=protocol, plugins=[*plugins, recorder],
+        output_dir=str(output_dir / "run"), seed=3, model=model,
+        data=data, protocol=protocol, plugins=[*plugins, recorder],
         training=TrainingSpec(epochs=1, batch_size=batch_size, lr=1e-3, threads=1),
         evaluation=EvaluationSpec(batch_size=4, tensorboard=True),
     )
