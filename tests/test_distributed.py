@@ -22,7 +22,8 @@ with a batch size of 5 per process, and runs the same script in this process wit
 - Training-phase running values (``Loss_Epoch/train_phase``) are the main process's own batches:
   not compared.
 Across the two processes the parameters are identical, bit for bit, after every session, also
-with RKR rectifiers and mode-IMM (whose Fishers are averaged over the processes).
+with RKR rectifiers and mode-IMM (whose Fishers are averaged over the processes), in a run of 8
+iterations that cuts its second epoch short (both processes take exactly 8 steps).
 """
 
 import csv
@@ -185,6 +186,7 @@ def test_two_gloo_processes_train_and_measure_as_one(tmp_path):
     for scenario in distributed_run.SCENARIOS:
         ranks = [json.loads((tmp_path / "two" / scenario / f"rank{r}.json").read_text()) for r in (0, 1)]
         assert len(ranks[0]["sessions"]) == {"vrlwf": 2, "rkr": 1, "mtil": 2}[scenario]
+        assert ranks[0]["iterations"] == ranks[1]["iterations"] == {"vrlwf": 6, "rkr": 8, "mtil": 3}[scenario]
         assert ranks[0]["sessions"] == ranks[1]["sessions"], f"{scenario}: the processes' weights differ"
         assert ranks[0]["steps"] == ranks[1]["steps"], f"{scenario}: the pseudo sentences differ"
         assert ranks[0]["results"] == ranks[1]["results"]

@@ -60,7 +60,7 @@ STOP_AT_STEP = 10
 4th step of the session) — after the checkpoint of iteration 8 (session 1, epoch 0, after its
 2nd batch) and before the one of iteration 12."""
 
-CHILD = f"""
+CHILD = """
 import os, signal, sys
 from avalanche_clip.cli import run_command
 from avalanche_clip.training import CLIPStrategy
@@ -68,7 +68,7 @@ from avalanche_clip.training import CLIPStrategy
 step, steps = CLIPStrategy.optimizer_step, []
 def step_then_stop(self):
     steps.append(1)
-    if len(steps) == {STOP_AT_STEP}:
+    if len(steps) == int(os.environ["STOP_AT_STEP"]):
         os.kill(os.getpid(), signal.SIGSTOP)  # the parent SIGKILLs us here, in the middle of a step
     return step(self)
 CLIPStrategy.optimizer_step = step_then_stop
@@ -131,11 +131,14 @@ def assert_same_final_model(run_dir, expected_run_dir):
     assert all(torch.equal(value, expected[name]) for name, value in model.items())
 
 
-def kill_in_the_middle(config, run_dir, log):
-    """Run the config in a child process, SIGKILL it in optimizer step STOP_AT_STEP; its newest checkpoint."""
+def kill_in_the_middle(config, run_dir, log, stop_at_step=STOP_AT_STEP, position=(1, 0, 2)):
+    """Run the config in a child process, SIGKILL it in optimizer step ``stop_at_step``; its newest checkpoint.
+
+    That checkpoint must be at ``position`` (experience, epoch, batch): by default mid-session 2, mid-epoch.
+    """
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", "STOP_AT_STEP": str(stop_at_step)}
     with open(log, "w") as output:
         child = subprocess.Popen([sys.executable, "-c", CHILD, "--config", str(config), "--output_dir", str(run_dir)],
                                  env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -151,7 +154,7 @@ def kill_in_the_middle(config, run_dir, log):
     assert child.wait() == -signal.SIGKILL
     assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
     newest = CheckpointFiles(run_dir / "checkpoints").load_latest()
-    assert newest.state["strategy"]["position"] == {"experience": 1, "epoch": 0, "batch": 2}  # mid-session, mid-epoch
+    assert newest.state["strategy"]["position"] == dict(zip(("experience", "epoch", "batch"), position))
     assert newest.state["strategy"]["experiences_completed"] == 1
     return newest
 
@@ -307,3 +310,30 @@ def test_resume_without_a_checkpoint_starts_the_run_again(config, tmp_path, capl
     assert json.loads((run_dir / "results.json").read_text())["experiences_completed"] == 1
     assert [p.name for p in (run_dir / "checkpoints").glob("*.pt")] == ["ckpt-000001.pt"]  # after the session
     assert torch.load(run_dir / "checkpoints" / "ckpt-000001.pt", weights_only=True)["strategy"]["position"] is None
+
+
+def test_a_run_of_iterations_killed_mid_session_resumes_to_the_uninterrupted_results(config, tmp_path, capsys):
+    """5 steps a session (3 steps an epoch: a full epoch, then 2 steps of the next), ZSCL's schedule and smoothing.
+
+    The checkpoint of iteration 9 is in the cut-short epoch of session 1; the child is killed in step 10.
+    """
+    settings = yaml.safe_load(config.read_text())
+    settings["training"] = {"iterations": 5, "lr_schedule": "cosine", "warmup_iterations": 1, "label_smoothing": 0.2,
+                            "batch_size": 2, "lr": 1e-3, "threads": 1}
+    settings["checkpoint"] = {"every_iterations": 9}
+    (tmp_path / "iterations.yaml").write_text(yaml.safe_dump(settings))
+    iterations = ["--config", str(tmp_path / "iterations.yaml")]
+    run_command([*iterations, "--output_dir", str(tmp_path / "uninterrupted")])
+
+    run_dir = tmp_path / "killed"
+    kill_in_the_middle(tmp_path / "iterations.yaml", run_dir, tmp_path / "child.log", stop_at_step=10,
+                       position=(1, 1, 1))
+    capsys.readouterr()
+    run_command([*iterations, "--output_dir", str(run_dir), "--resume"])
+    assert outputs(run_dir) == outputs(tmp_path / "uninterrupted")
+    final = CheckpointFiles(run_dir / "checkpoints").load_latest().state
+    assert final["clock"]["train_iterations"] == 10 and final["clock"]["train_exp_counter"] == 2  # 5 steps a session
+    # the bar counts steps: it starts at the resumed epoch's start, 8 of 10 steps, in epoch 2 of the session's 2
+    bars = re.findall(r"run +(\d+)%\|[^|]*\| [^,\r\n]*(?:, ([^\r\n\[]*))?", capsys.readouterr().err)
+    assert bars[0][0] == "80" and bars[-1][0] == "100"
+    assert "session 2/2, epoch 2/2" in {where.strip() for _, where in bars}

@@ -106,3 +106,20 @@ def test_main_without_a_command_prints_usage(capsys):
     with pytest.raises(SystemExit) as exit_:
         main([])
     assert exit_.value.code == 2 and "avalanche-clip {run | report | configs}" in capsys.readouterr().err
+
+
+def test_bad_iteration_schedule_and_smoothing_values_are_refused():
+    with pytest.raises(ValueError, match="training.label_smoothing must be a number in \\[0, 1\\), got 1.0"):
+        TrainingSpec(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="training.iterations must be an integer >= 1, got 0"):
+        TrainingSpec(iterations=0)
+    with pytest.raises(ValueError, match="lr_schedule='cosine' needs training.iterations"):
+        TrainingSpec(lr_schedule="cosine")
+    with pytest.raises(ValueError, match="training.lr_schedule='linear' is not valid. Available: 'step', 'cosine'"):
+        TrainingSpec(lr_schedule="linear")
+    with pytest.raises(ValueError, match="warmup_iterations=5 is given with training.lr_schedule='step'"):
+        TrainingSpec(warmup_iterations=5)
+    with pytest.raises(ValueError, match="warmup_iterations must be below training.iterations=10, got 10"):
+        TrainingSpec(iterations=10, lr_schedule="cosine", warmup_iterations=10)
+    with pytest.raises(ValueError, match="lr_milestones=\\[3\\] are given with training.lr_schedule='cosine'"):
+        TrainingSpec(iterations=10, lr_schedule="cosine", lr_milestones=(3,))

@@ -3,6 +3,7 @@
 from .progress import RunProgress, console_loggers
 from .runner import (
     build_benchmark,
+    build_criterion,
     build_evaluator,
     build_model,
     build_schedule,
@@ -24,6 +25,7 @@ __all__ = [
     "RunProgress",
     "TrainingSpec",
     "build_benchmark",
+    "build_criterion",
     "build_evaluator",
     "build_model",
     "build_schedule",

@@ -39,7 +39,7 @@ from ..evaluation import retrieval_metrics, skipped_steps_metrics, zeroshot_metr
 from ..models import CLIPClassifier
 from ..results import (CHECKPOINTS_DIR, ResultsLogger, RunInfo, clear_run_outputs, prepare_run_dir, read_results,
                        run_table, write_report)
-from ..training import CLIPStrategy, MethodPlugin
+from ..training import CLIPStrategy, MethodPlugin, SmoothedCrossEntropy, WarmupCosineLR
 from ..training.avalanche_plugins import RunPlugin
 from ..training.sampling import derive_seed
 from .mtil_protocol import MTIL, mtil_streams, report_protocol, task_metrics
@@ -189,8 +189,8 @@ def run(
     info = _run_info(model, data, protocol, plugins, training, evaluation, seed=seed)
     with ExitStack() as stack:
         loggers = _open_loggers(stack, run_dir, info, evaluation, saved, dict(
-            experiences=len(streams[0]), epochs=training.epochs, unit="task" if protocol.name == MTIL else "session",
-            verbose=verbose))
+            experiences=len(streams[0]), epochs=training.epochs, iterations=training.iterations,
+            unit="task" if protocol.name == MTIL else "session", verbose=verbose))
         strategy = build_strategy(clip, experiment, loggers, plugins, training, evaluation, seed=seed, device=device)
         checkpointing = RunCheckpointing(files, every_iterations=checkpoint.every_iterations if checkpoint.enabled
                                          else None, config=resume_config(info, plugins, training))
@@ -229,11 +229,12 @@ def _build_experiment(model: ModelSpec, data: Any, protocol: ProtocolSpec, plugi
 def build_strategy(clip: CLIPClassifier, experiment: ExperimentData, loggers: list, plugins: list[SupervisedPlugin],
                    training: TrainingSpec, evaluation: EvaluationSpec, *, seed: int,
                    device: torch.device) -> CLIPStrategy:
-    """The run's strategy: Adam (and the step LR schedule) over ``clip``, the methods, the evaluator."""
+    """The run's strategy: Adam (and the LR schedule) over ``clip``, the methods, the evaluator."""
     optimizer = torch.optim.Adam(clip.parameters(), lr=training.lr, weight_decay=training.weight_decay)
     return CLIPStrategy(
-        model=clip, optimizer=optimizer, train_mb_size=training.batch_size, train_epochs=training.epochs,
-        eval_mb_size=evaluation.batch_size, device=device, precision=training.precision,
+        model=clip, optimizer=optimizer, criterion=build_criterion(training), train_mb_size=training.batch_size,
+        train_epochs=training.epochs, train_iterations=training.iterations, eval_mb_size=evaluation.batch_size,
+        device=device, precision=training.precision,
         grad_clip_norm=training.grad_clip_norm, plugins=plugins + build_schedule(optimizer, training),
         evaluator=build_evaluator(experiment, evaluation, loggers, num_workers=training.num_workers,
                                   pin_memory=training.pin_memory), seed=seed,
@@ -242,11 +243,24 @@ def build_strategy(clip: CLIPClassifier, experiment: ExperimentData, loggers: li
     )
 
 
+def build_criterion(training: TrainingSpec) -> SmoothedCrossEntropy | None:
+    """The classification loss: with ``label_smoothing``, :class:`SmoothedCrossEntropy`; None: the strategy's own."""
+    return SmoothedCrossEntropy(training.label_smoothing) if training.label_smoothing else None
+
+
 def build_schedule(optimizer: torch.optim.Optimizer, training: TrainingSpec) -> list[LRSchedulerPlugin]:
-    """The step LR schedule of ``training.lr_milestones`` (x0.1 at each), as Avalanche's plugin; none without."""
-    if not training.lr_milestones:
+    """The LR schedule of ``training`` as Avalanche's plugin, started again in every experience; none if constant.
+
+    ``step``: x0.1 at each of ``lr_milestones``, counted in epochs, or in steps with ``iterations``;
+    ``cosine``: :class:`WarmupCosineLR` over the ``iterations`` of each experience.
+    """
+    if training.lr_schedule == "cosine":
+        scheduler = WarmupCosineLR(optimizer, warmup=training.warmup_iterations, total=training.iterations)
+    elif training.lr_milestones:
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(training.lr_milestones), 0.1)
+    else:
         return []
-    plugin = LRSchedulerPlugin(torch.optim.lr_scheduler.MultiStepLR(optimizer, list(training.lr_milestones), 0.1))
+    plugin = LRSchedulerPlugin(scheduler, step_granularity="epoch" if training.iterations is None else "iteration")
     plugin.supports_distributed = True  # Avalanche's flag: every process steps its scheduler alike
     return [plugin]
 
@@ -323,5 +337,5 @@ def _finish(run_dir: Path) -> dict[str, Any]:
     return read_results(run_dir)
 
 
-__all__ = ["build_benchmark", "build_evaluator", "build_model", "build_schedule", "build_strategy", "method_label",
-           "resume_config", "run", "seed_everything", "seed_plugins"]
+__all__ = ["build_benchmark", "build_criterion", "build_evaluator", "build_model", "build_schedule", "build_strategy",
+           "method_label", "resume_config", "run", "seed_everything", "seed_plugins"]

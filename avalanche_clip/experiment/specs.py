@@ -16,6 +16,8 @@ from ..training import PRECISIONS, Precision
 
 ProtocolName = Literal["ost", "mst", "joint", "mtil"]
 PROTOCOL_NAMES: tuple[str, ...] = get_args(ProtocolName)
+LRSchedule = Literal["step", "cosine"]
+LR_SCHEDULES: tuple[str, ...] = get_args(LRSchedule)
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,23 @@ class TrainingSpec:
     """Optimisation (PROTOCOL.md section 7 gives the paper's values)."""
 
     epochs: int = 2
-    """Epochs per session."""
+    """Epochs per session (unused when ``iterations`` is set)."""
+    iterations: int | None = None
+    """Optimizer steps per session or task instead of whole epochs (ZSCL's MTIL: 1000): as many epochs as
+    they need, the last one cut short; null: ``epochs`` epochs."""
     lr: float = 1e-5
     """Adam learning rate (paper: 1e-6; RKR 1e-5)."""
+    lr_schedule: LRSchedule = "step"
+    """``step``: x0.1 at each of ``lr_milestones`` (none: constant); ``cosine``: ZSCL's linear warmup over
+    ``warmup_iterations`` steps then cosine decay to 0 at ``iterations`` (needs ``iterations``). Every session
+    or task starts the schedule again."""
     lr_milestones: tuple[int, ...] = ()
-    """Epochs after which the learning rate is multiplied by 0.1 (paper OST: [10])."""
+    """Epochs of a session after which the learning rate is multiplied by 0.1 (paper OST: [10]); with
+    ``iterations``, steps of a session."""
+    warmup_iterations: int = 0
+    """``cosine`` only: steps of linear warmup at the start of each session or task (ZSCL: 100)."""
+    label_smoothing: float = 0.0
+    """Label smoothing of the cross-entropy, over the classes a step scores (ZSCL's MTIL: 0.2)."""
     weight_decay: float = 0.0
     """Adam weight decay."""
     batch_size: int = 32
@@ -125,6 +139,31 @@ class TrainingSpec:
         check_positive_int("training.max_consecutive_nonfinite", self.max_consecutive_nonfinite)
         for milestone in self.lr_milestones:
             check_positive_int("training.lr_milestones", milestone)
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"training.label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}.")
+        if self.iterations is not None:
+            check_positive_int("training.iterations", self.iterations)
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        check_choice("training.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        warmup = self.warmup_iterations
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"training.warmup_iterations must be an integer >= 0, got {warmup!r}.")
+        if self.lr_schedule == "step":
+            if self.warmup_iterations:
+                raise ValueError(f"training.warmup_iterations={self.warmup_iterations} is given with "
+                                 "training.lr_schedule='step': the warmup is part of lr_schedule='cosine'.")
+            return
+        if self.iterations is None:
+            raise ValueError("training.lr_schedule='cosine' needs training.iterations (the steps the cosine "
+                             "decays over), got iterations=None.")
+        if self.lr_milestones:
+            raise ValueError(f"training.lr_milestones={list(self.lr_milestones)} are given with "
+                             "training.lr_schedule='cosine': milestones belong to lr_schedule='step'.")
+        if self.warmup_iterations >= self.iterations:
+            raise ValueError(f"training.warmup_iterations must be below training.iterations={self.iterations}, "
+                             f"got {self.warmup_iterations!r}.")
 
 
 @dataclass(frozen=True)
@@ -166,6 +205,8 @@ class CheckpointSpec:
 __all__ = [
     "CheckpointSpec",
     "EvaluationSpec",
+    "LRSchedule",
+    "LR_SCHEDULES",
     "ModelSpec",
     "PROTOCOL_NAMES",
     "ProtocolName",

@@ -1,5 +1,7 @@
 """Training: the CLIP strategy and the continual-learning methods as plugins."""
 
+from .cross_entropy import SmoothedCrossEntropy, smoothed_cross_entropy
+from .lr_schedules import WarmupCosineLR, warmup_cosine_factor
 from .numerics import NonFiniteGuard, NonFiniteLossError
 from .plugins import (
     GeoDLPlugin,
@@ -29,9 +31,13 @@ __all__ = [
     "Precision",
     "RKRPlugin",
     "SeededEpochSampler",
+    "SmoothedCrossEntropy",
     "TrainPosition",
     "VRLwFPlugin",
+    "WarmupCosineLR",
     "WiSEFTPlugin",
     "ZSCLPlugin",
     "derive_seed",
+    "smoothed_cross_entropy",
+    "warmup_cosine_factor",
 ]

@@ -15,6 +15,7 @@ shard, the metrics seeing the gathered outputs of the whole stream.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any, Callable, Sequence
 
 import torch
@@ -29,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
-from .._checks import check_non_negative
+from .._checks import check_non_negative, check_positive_int
 from ..distributed import batch_rows, gather_shards, shard_sampler, wrap_ddp
 from ..models import CLIPClassifier
 from .numerics import NonFiniteGuard
@@ -92,7 +93,10 @@ class CLIPStrategy(SupervisedTemplate):
         criterion: the classification loss; default: cross-entropy. It is wrapped in
             :class:`MaskedTargetsCheck`: a target outside the model's training mask is an error.
         train_mb_size: training batch size (100 in the paper).
-        train_epochs: epochs per experience.
+        train_epochs: epochs per experience (unless ``train_iterations`` is given).
+        train_iterations: if given, each experience trains exactly this many steps instead of
+            ``train_epochs`` epochs: as many epochs as they need, the last one cut short
+            (:attr:`experience_epochs`). A step skipped for a non-finite loss counts.
         eval_mb_size: evaluation batch size; default: ``train_mb_size``.
         device: where to train.
         precision: ``"auto"`` (bf16 on a GPU that supports it, fp32 on the CPU), ``"fp32"``,
@@ -126,6 +130,7 @@ class CLIPStrategy(SupervisedTemplate):
         criterion: nn.Module | None = None,
         train_mb_size: int = 100,
         train_epochs: int = 1,
+        train_iterations: int | None = None,
         eval_mb_size: int | None = None,
         device: str | torch.device = "cpu",
         precision: Precision = "auto",
@@ -142,6 +147,8 @@ class CLIPStrategy(SupervisedTemplate):
             raise TypeError(f"model must be a CLIPClassifier, got {type(model).__name__}.")
         if grad_clip_norm is not None:
             check_non_negative("grad_clip_norm", grad_clip_norm)
+        if train_iterations is not None:
+            check_positive_int("train_iterations", train_iterations)
         super().__init__(
             model=model,
             optimizer=optimizer,
@@ -157,6 +164,7 @@ class CLIPStrategy(SupervisedTemplate):
         )
         self.precision = resolve_precision(precision, self.device)
         self.grad_clip_norm = grad_clip_norm
+        self.train_iterations = train_iterations
         self.scaler = grad_scaler(self.precision, self.device)
         self.seed = seed
         self.find_unused_parameters = find_unused_parameters
@@ -183,7 +191,10 @@ class CLIPStrategy(SupervisedTemplate):
         A step whose loss is not finite stops after ``before_backward``: no backward, no update,
         and none of the later callbacks (so loss metrics never average a NaN); it is counted.
         """
-        for self.mbatch in self.dataloader:
+        batches = self.dataloader
+        if self.train_iterations is not None:  # the experience's last epoch ends at its last step
+            batches = islice(batches, max(0, self.train_iterations - self.experience_steps))
+        for self.mbatch in batches:
             if self._stop_training:
                 break
             self.epoch_batches += 1
@@ -270,6 +281,19 @@ class CLIPStrategy(SupervisedTemplate):
     # ------------------------------------------------------------ position and resume
 
     @property
+    def experience_epochs(self) -> int:
+        """Epochs the current experience trains: ``train_epochs``, or as many as ``train_iterations`` need."""
+        if self.train_iterations is None:
+            return self.train_epochs
+        batches = len(self.dataloader)
+        return -(-self.train_iterations // batches) if batches else 1
+
+    @property
+    def experience_steps(self) -> int:
+        """Batches of the current experience consumed so far (every epoch before this one has them all)."""
+        return self.epoch * len(self.dataloader) + self.epoch_batches
+
+    @property
     def train_position(self) -> TrainPosition:
         """Where training is: the experience, its epoch, and the batches of that epoch done."""
         return TrainPosition(self.experience.current_experience, self.epoch, self.epoch_batches)
@@ -303,7 +327,7 @@ class CLIPStrategy(SupervisedTemplate):
             raise RuntimeError("Resuming inside an experience needs the SeededEpochSampler of "
                                "CLIPStrategy.make_train_dataloader, to skip the batches already done.")
         first_epoch = 0 if resume is None else resume.epoch
-        for self.epoch in range(first_epoch, self.train_epochs):
+        for self.epoch in range(first_epoch, self.experience_epochs):
             self.epoch_batches = 0
             if self.train_sampler is not None:
                 self.train_sampler.set_epoch(self.epoch)
