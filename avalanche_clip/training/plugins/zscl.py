@@ -19,7 +19,10 @@ transform, no augmentation), and kept; each step only runs the student.
 
 Under torch.distributed every process computes the same teacher features and draws the same
 indices from the same generator; process ``r`` distils on the ``r``-th slice of them, so the
-reference batch of the whole group is ``world_size × ref_batch_size`` distinct images.
+group distils on ``world_size × ref_batch_size`` distinct images. The image→text term is a mean
+over images, so N processes take one process's step on the whole draw; the text→image term is a
+softmax over each process's own slice (its images are not gathered), so it is not the term of one
+process with N times the batch.
 """
 
 from __future__ import annotations
