@@ -105,6 +105,10 @@ def mtil_markdown(runs: Sequence[Run]) -> str:
     return "\n".join(lines)
 
 
+FIGURE_COLUMNS = 3
+"""Heat maps per row of the matrix figure (a reproduction has up to ten methods)."""
+
+
 def mtil_figure(runs: Sequence[Run]) -> Figure | None:
     """One heat map per method and variant: the mean matrix (%) with its values; None without MTIL runs."""
     groups = group_runs([run for run in runs if mtil_stream(run) is not None])
@@ -112,8 +116,12 @@ def mtil_figure(runs: Sequence[Run]) -> Figure | None:
         return None
     matrices = [(f"{method} ({variant})", mean_matrix(group)) for (_, method, variant), group in groups.items()]
     size = max(len(datasets) for _, (datasets, _, _) in matrices)
-    figure = Figure(figsize=(1.0 * size * len(matrices) + 3, 0.6 * size + 2.5), layout="constrained")
-    axes = figure.subplots(1, len(matrices), squeeze=False)[0]
+    columns = min(len(matrices), FIGURE_COLUMNS)
+    grid_rows = -(-len(matrices) // columns)
+    figure = Figure(figsize=(1.0 * size * columns + 3, (0.6 * size + 2.5) * grid_rows), layout="constrained")
+    axes = figure.subplots(grid_rows, columns, squeeze=False).flatten()
+    for ax in axes[len(matrices):]:
+        ax.set_axis_off()
     for ax, (title, (datasets, labels, rows)) in zip(axes, matrices):
         values = [[float("nan") if v is None else v for v in row] for row in rows]
         image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
@@ -125,7 +133,7 @@ def mtil_figure(runs: Sequence[Run]) -> Figure | None:
         ax.set_xticks(range(len(datasets)), datasets, rotation=45, ha="right")
         ax.set_yticks(range(len(labels)), labels)
         ax.set_title(title)
-    figure.colorbar(image, ax=list(axes), label="top-1 accuracy (%)")
+    figure.colorbar(image, ax=list(axes[:len(matrices)]), label="top-1 accuracy (%)")
     return figure
 
 
