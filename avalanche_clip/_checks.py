@@ -57,6 +57,13 @@ def check_positive_int(name: str, value: int) -> int:
     return value
 
 
+def check_non_negative_int(name: str, value: int) -> int:
+    """Return ``value`` if it is an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+    return value
+
+
 def _is_collection(value: object) -> bool:
     """A list-like of items: iterable, but not a string, bytes or a mapping."""
     return hasattr(value, "__iter__") and not isinstance(value, (str, bytes, Mapping))
@@ -108,6 +115,7 @@ __all__ = [
     "check_class_names",
     "check_name",
     "check_non_negative",
+    "check_non_negative_int",
     "check_positive",
     "check_positive_int",
     "check_templates",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .._checks import check_choice, check_non_negative, check_positive_int
+from .._checks import check_choice, check_non_negative, check_non_negative_int, check_positive_int
 from ..benchmarks.mtil import MTIL_ORDERS
 from ..models import TRAIN_MASKS, UPDATE_VARIANTS, TrainMask, UpdateVariant
 from ..training import PRECISIONS, Precision
@@ -147,9 +147,7 @@ class TrainingSpec:
 
     def _check_schedule(self) -> None:
         check_choice("training.lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        warmup = self.warmup_iterations
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise ValueError(f"training.warmup_iterations must be an integer >= 0, got {warmup!r}.")
+        check_non_negative_int("training.warmup_iterations", self.warmup_iterations)
         if self.lr_schedule == "step":
             if self.warmup_iterations:
                 raise ValueError(f"training.warmup_iterations={self.warmup_iterations} is given with "

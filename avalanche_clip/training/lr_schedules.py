@@ -13,7 +13,7 @@ from functools import partial
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from .._checks import check_positive_int
+from .._checks import check_non_negative_int, check_positive_int
 
 
 def warmup_cosine_factor(step: int, *, warmup: int, total: int) -> float:
@@ -38,8 +38,8 @@ class WarmupCosineLR(LambdaLR):
 
     def __init__(self, optimizer: Optimizer, *, warmup: int, total: int):
         check_positive_int("total", total)
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup < total:
-            raise ValueError(f"warmup must be an integer in [0, total={total}), got {warmup!r}.")
+        if check_non_negative_int("warmup", warmup) >= total:
+            raise ValueError(f"warmup must be below total={total}, got {warmup!r}.")
         self.warmup, self.total = warmup, total
         super().__init__(optimizer, partial(warmup_cosine_factor, warmup=warmup, total=total))
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import Sampler
 
-from .._checks import check_positive_int
+from .._checks import check_non_negative_int, check_positive_int
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -53,9 +53,7 @@ class SeededEpochSampler(Sampler[int]):
     def __init__(self, length: int, *, seed: int, experience: int, shuffled: bool = True, drop_last: bool = False,
                  num_replicas: int = 1, rank: int = 0):
         super().__init__()
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise ValueError(f"length must be an integer >= 0, got {length!r}.")
-        self.length = length
+        self.length = check_non_negative_int("length", length)
         self.seed = seed
         self.experience = experience
         self.shuffled = shuffled
