@@ -129,6 +129,18 @@ def test_iterations_train_exactly_that_many_steps_per_experience_on_zscl_schedul
     assert warmup_cosine_factor(8, warmup=2, total=9) == pytest.approx(0.0495155660)
 
 
+@pytest.mark.parametrize("warmup, total, message", [
+    (-1, 9, "warmup must be an integer >= 0"),
+    (9, 9, "warmup must be below total=9"),
+    (2, 0, "total must be an integer >= 1"),
+    (True, 9, "warmup must be an integer >= 0"),
+])
+def test_warmup_cosine_schedule_refuses_warmup_outside_the_experience(warmup, total, message):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match=message):
+        WarmupCosineLR(optimizer, warmup=warmup, total=total)
+
+
 def hand_smoothed_loss(logits: list[list[float]], targets: list[int], smoothing: float) -> float:
     """Label smoothing over the finite logits, in plain Python."""
     losses = []
