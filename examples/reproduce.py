@@ -1,8 +1,9 @@
 """The paper's tables on the embedded world: every method under OST and MST, WM / IO / TO, and MTIL.
 
 Runs FT, LwF, GeoDL (also with its authors' kernel), IMM, RKR and VR-LwF, and WiSE-FT, ZSCL and
-MoE-Adapters beyond the paper, in each protocol and variant, Joint-FT as the MST upper bound (the
-original model is every run's first measurement), each through the same runner and defaults as
+MoE-Adapters (also with its authors' class-incremental routing, ``MoE-Adapters-shared``) beyond
+the paper, in each protocol and variant, Joint-FT as the MST upper bound (the original model is
+every run's first measurement), each through the same runner and defaults as
 ``ost_finetune.py`` / ``mst_vrlwf.py`` / ``mtil.py``, then writes the tables (markdown, CSV) and
 plots, and ``timings.json``. A run that already finished is not repeated, so an interrupted
 reproduction continues where it stopped.
@@ -50,6 +51,7 @@ PLUGINS = {
     "WiSE-FT": [plugin("WiSEFTPlugin")],
     "ZSCL": [plugin("ZSCLPlugin")],
     "MoE-Adapters": [plugin("MoEAdaptersPlugin")],
+    "MoE-Adapters-shared": [plugin("MoEAdaptersPlugin", routing="shared", num_experts=2)],
 }
 """Method label -> the plugins of its runs."""
 ZSCL_WE_EVERY = {"ost": 10, "mst": 2, "mtil": 2}
@@ -59,7 +61,7 @@ ZSCL_WE_EVERY = {"ost": 10, "mst": 2, "mtil": 2}
 MOE_LR_FACTOR = 30.0
 """MoE-Adapters' learning rate relative to the others: its new experts and routers start from zero
 and train at the authors' ~1e-3 (the world's fine-tuning lr is 3e-5)."""
-NOT_UNDER = {"MoE-Adapters": ("text",)}
+NOT_UNDER = {"MoE-Adapters": ("text",), "MoE-Adapters-shared": ("text",)}
 """Variants a method refuses (MoE-Adapters adapts the image tower, which TO freezes)."""
 
 logger = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ def arguments(protocol: str, variant: str, method: str, seed: int, run_dir: Path
 
 def lr_factor(method: str, rkr_lr_factor: float) -> float:
     """A method's learning rate relative to FT's: RKR's the paper's 10x, MoE-Adapters' :data:`MOE_LR_FACTOR`."""
-    return {"RKR": rkr_lr_factor, "MoE-Adapters": MOE_LR_FACTOR}.get(method, 1.0)
+    return {"RKR": rkr_lr_factor, "MoE-Adapters": MOE_LR_FACTOR, "MoE-Adapters-shared": MOE_LR_FACTOR}.get(method, 1.0)
 
 
 def config_path(protocol: str) -> Path:
@@ -110,7 +112,7 @@ def main(output_dir: str = "runs/reproduce", seeds: tuple[int, ...] = (0,), meth
         output_dir: one run directory per configuration goes here, and the report in ``report/``.
         seeds: run seeds; the report averages over them.
         methods: method labels among FT, LwF, GeoDL, GeoDL-authors, IMM, RKR, VR-LwF, WiSE-FT, ZSCL,
-            MoE-Adapters.
+            MoE-Adapters, MoE-Adapters-shared.
         protocols: ``ost``, ``mst`` (adds Joint-FT) and/or ``mtil`` (the world's domains; use it with
             ``--variants '[whole]'``).
         variants: ``whole`` (WM), ``image`` (IO), ``text`` (TO).

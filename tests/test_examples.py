@@ -54,8 +54,8 @@ def load_example(repo_root, name: str):
 def test_every_reproduction_run_parses_into_its_protocol_variant_method_and_learning_rate(repo_root, tmp_path):
     reproduce = load_example(repo_root, "reproduce")
     planned = reproduce.runs(tuple(reproduce.PLUGINS), ("ost", "mst"), ("whole", "image", "text"))
-    # Joint-FT once per variant; MoE-Adapters has no TO run
-    assert len(planned) == 2 * 3 * len(reproduce.PLUGINS) - 2 + 3
+    # Joint-FT once per variant; neither MoE-Adapters routing has a TO run
+    assert len(planned) == 2 * 3 * len(reproduce.PLUGINS) - 4 + 3
     planned += reproduce.runs(tuple(reproduce.PLUGINS), ("mtil",), ("whole",))
     for protocol, variant, method in planned:
         command = reproduce.arguments(protocol, variant, method, 3, tmp_path / "run", 10.0, 1)

@@ -7,9 +7,11 @@ import torch
 from avalanche.training.plugins import EWCPlugin
 from torch import nn
 
-from avalanche_clip.benchmarks import ost_benchmark
+from avalanche_clip.benchmarks import mst_benchmark, ost_benchmark
 from avalanche_clip.cli import run_command
 from avalanche_clip.models.mixture_of_experts import (
+    SharedRouter,
+    add_moe_adapters,
     gate_logits,
     mix_experts,
     moe_tower,
@@ -17,6 +19,7 @@ from avalanche_clip.models.mixture_of_experts import (
     select_tasks,
     top_k_gates,
 )
+from avalanche_clip.models.text_encoding import normalized
 from avalanche_clip.training import CLIPStrategy, MoEAdaptersPlugin, RKRPlugin
 from avalanche_clip.training.plugins.moe_adapters import experts_to_freeze, train_autoencoder
 from conftest import CLASS_NAMES
@@ -213,8 +216,45 @@ def test_the_state_round_trips_into_a_fresh_model_through_prepare(make_model, ge
     fresh.load_state_dict(model.state_dict())
     fresh.set_vocabulary(CLASS_NAMES)
     assert torch.equal(eval_logits(fresh, images), eval_logits(model, images))
-    with pytest.raises(ValueError, match=r"\(num_experts, max_tasks, top_k\) = \(4, 2, 2\), not \(22, 11, 2\)"):
+    with pytest.raises(ValueError, match=r"\(num_experts, routers, top_k, shared\) = \(4, 2, 2, False\), "
+                                         r"not \(22, 11, 2, False\)"):
         MoEAdaptersPlugin().prepare(fresh)
+    with pytest.raises(ValueError, match=r"= \(4, 2, 2, False\), not \(4, 1, 2, True\)"):
+        MoEAdaptersPlugin(num_experts=4, routing="shared").prepare(fresh)
+
+
+def test_shared_routing_trains_one_router_and_every_expert_in_every_session_and_routes_every_image(
+        make_model, generated):
+    model = make_model()
+    model.set_vocabulary(CLASS_NAMES)
+    images = generated[1].images[:8]
+    original = eval_logits(model, images)
+    plugin = MoEAdaptersPlugin(num_experts=2, routing="shared")
+    assert plugin.label == "MoE-Adapters-shared"
+    plugin.prepare(model)
+    tower = moe_tower(model.clip)
+    assert isinstance(tower.selector, SharedRouter)
+    assert torch.equal(eval_logits(model, images), original)  # nothing learned: the frozen CLIP
+    strategy = CLIPStrategy(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
+                            train_mb_size=10, plugins=[plugin], evaluator=None)
+    layers = tower.adapted_layers()
+    experts_before = None
+    for session in mst_benchmark(*generated, CLASS_NAMES, n_sessions=2).train_stream:
+        strategy.train(session)
+        experts = [torch.cat([p.detach().flatten().clone() for p in layer.experts.parameters()]) for layer in layers]
+        if experts_before is not None:  # the second session trained every expert again
+            assert all(not torch.equal(a, b) for a, b in zip(experts, experts_before))
+        experts_before = experts
+    assert all(len(layer.routers) == 1 and not layer.frozen.any() and layer.routers[0].abs().sum() > 0
+               for layer in layers)
+    assert not any(p.requires_grad for p in model.parameters())
+    model.set_vocabulary(CLASS_NAMES)
+    adapted = eval_logits(model, images)
+    assert not torch.allclose(adapted, original)
+    every_image = torch.zeros(len(images), dtype=torch.long)  # router 0 for every image, by hand
+    with torch.no_grad():
+        features = normalized(tower.routed(images, every_image))
+    torch.testing.assert_close(adapted, model.clip.logit_scale.exp() * features @ model.prompt_features().T)
 
 
 # ---------------------------------------------------------------------------- refusals
@@ -225,6 +265,10 @@ def test_bad_arguments_and_combinations_are_refused(make_model, generated):
         MoEAdaptersPlugin(num_experts=2, top_k=3)
     with pytest.raises(ValueError, match="threshold must be a finite number > 0"):
         MoEAdaptersPlugin(threshold=0.0)
+    with pytest.raises(ValueError, match="routing='per_class' is not valid. Available: 'per_task', 'shared'"):
+        MoEAdaptersPlugin(routing="per_class")
+    with pytest.raises(ValueError, match="Without DDAS one router serves every task: num_tasks must be 1, got 3"):
+        add_moe_adapters(make_model().clip, num_tasks=3, ddas=False)
     with pytest.raises(ValueError, match="TO variant"):
         MoEAdaptersPlugin().prepare(make_model(update="text"))
     model = make_model()
@@ -235,7 +279,7 @@ def test_bad_arguments_and_combinations_are_refused(make_model, generated):
     model = make_model()
     strategy = CLIPStrategy(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
                             train_mb_size=10, plugins=[MoEAdaptersPlugin(), EWCPlugin(ewc_lambda=1.0)], evaluator=None)
-    with pytest.raises(ValueError, match="cannot be combined with EWCPlugin: a task's experts and router are frozen"):
+    with pytest.raises(ValueError, match="cannot be combined with EWCPlugin: MoE-Adapters stops every parameter"):
         strategy.train(stream(generated).train_stream[0])
     rectified = make_model()
     RKRPlugin().prepare(rectified)
@@ -252,13 +296,15 @@ def test_bad_arguments_and_combinations_are_refused(make_model, generated):
 # ------------------------------------------------------------------------ runs on the world
 
 
-@pytest.mark.parametrize("protocol", ["ost", "mst"])
-def test_the_command_line_runs_it_on_the_world(protocol, tmp_path):
+@pytest.mark.parametrize("protocol, routing", [("ost", "per_task"), ("mst", "per_task"), ("mst", "shared")])
+def test_the_command_line_runs_it_on_the_world(protocol, routing, tmp_path):
     run_command(["--output_dir", str(tmp_path / "run"), "--protocol.name", protocol, "--protocol.n_sessions", "2",
                  "--training.epochs", "1", "--training.batch_size", "16", "--training.lr", "5e-3",
                  "--evaluation.tensorboard", "false", *SMALL_WORLD,
-                 "--plugins+=MoEAdaptersPlugin", "--plugins.selector_steps", "20", "--plugins.max_tasks", "2"])
+                 "--plugins+=MoEAdaptersPlugin", "--plugins.selector_steps", "20", "--plugins.max_tasks", "2",
+                 "--plugins.routing", routing])
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert info["method"] == "MoE-Adapters" and info["protocol"] == protocol.upper()
+    label = {"per_task": "MoE-Adapters", "shared": "MoE-Adapters-shared"}[routing]
+    assert info["method"] == label and info["protocol"] == protocol.upper()
     assert results["experiences_completed"] == (1 if protocol == "ost" else 2)

@@ -6,7 +6,9 @@ adapters (experts) and one router per task: ``mlp(h) + Σ_e g_e(h) expert_e(h)``
 top-k softmax of the task's router over the block's class token. The Distribution-Discriminative
 Auto-Selector (DDAS) picks the task per image: one autoencoder per learned task on the frozen
 CLIP's normalised image features; an image whose smallest reconstruction error is above a
-threshold (or any image before a task is learned) takes the frozen CLIP path, exactly.
+threshold (or any image before a task is learned) takes the frozen CLIP path, exactly. Without
+DDAS (``ddas=False``, the authors' class-incremental code) one router serves every image once it
+has learned.
 
 The class prompts stay the frozen CLIP's (no text-tower adapters), so one prompt matrix serves a
 batch whose images are routed to different tasks: see the README for this and the other
@@ -188,16 +190,25 @@ class TaskSelector(nn.Module):
         return select_tasks(reconstruction_errors(features.float(), self.autoencoders), self.learned, self.threshold)
 
 
+class SharedRouter(nn.Module):
+    """No DDAS: a single router, which every image takes once it has learned (else the frozen CLIP)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("learned", torch.zeros(1, dtype=torch.bool))  # [1]
+
+
 class MoEImageTower(nn.Module):
     """The image tower with MoE adapters: the trained task's router in training, else DDAS routing.
 
     In training mode with ``train_task`` set, every image takes that task's router. Otherwise the
     frozen tower runs first; DDAS picks each image's task from those features, and only images
-    given a task run the tower again, adapted. Attributes the tower has (``image_size``,
-    ``output_dim``) are read through.
+    given a task run the tower again, adapted. With a :class:`SharedRouter` instead of DDAS every
+    image takes router 0 in one pass. Attributes the tower has (``image_size``, ``output_dim``)
+    are read through.
     """
 
-    def __init__(self, tower: nn.Module, route: TaskRoute, selector: TaskSelector):
+    def __init__(self, tower: nn.Module, route: TaskRoute, selector: TaskSelector | SharedRouter):
         super().__init__()
         self.tower = tower
         self.route = route
@@ -224,14 +235,20 @@ class MoEImageTower(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         if self.training and self.train_task is not None:
-            tasks = torch.full((len(images),), self.train_task, dtype=torch.long, device=images.device)
-            return self.routed(images, tasks)
+            return self.routed(images, self._every_image_to(self.train_task, images))
+        if isinstance(self.selector, SharedRouter):
+            return self.routed(images, self._every_image_to(0, images) if bool(self.selector.learned) else None)
         frozen = self.routed(images, None)  # [B, D]
         tasks = self.selector(normalized(frozen))  # [B]
         rows = (tasks >= 0).nonzero().squeeze(1)
         if not rows.numel():
             return frozen
         return frozen.index_put((rows,), self.routed(images[rows], tasks[rows]).to(frozen.dtype))
+
+    @staticmethod
+    def _every_image_to(task: int, images: Tensor) -> Tensor:
+        """The task ``[B]`` of a batch routed as a whole."""
+        return torch.full((len(images),), task, dtype=torch.long, device=images.device)
 
 
 def _image_blocks(clip: nn.Module) -> tuple[nn.ModuleList, bool]:
@@ -249,7 +266,7 @@ def _image_blocks(clip: nn.Module) -> tuple[nn.ModuleList, bool]:
 
 def add_moe_adapters(clip: nn.Module, *, num_experts: int = 22, num_tasks: int = 11, top_k: int = 2,
                      bottleneck: int | None = None, code_dim: int | None = None, threshold: float = 0.3,
-                     dropout: float = 0.1, scale: float = 0.1, seed: int = 0) -> MoEImageTower:
+                     dropout: float = 0.1, scale: float = 0.1, ddas: bool = True, seed: int = 0) -> MoEImageTower:
     """Freeze ``clip`` and give every block of its image tower MoE adapters, and DDAS.
 
     Args:
@@ -264,6 +281,8 @@ def add_moe_adapters(clip: nn.Module, *, num_experts: int = 22, num_tasks: int =
         threshold: DDAS's largest reconstruction distance (of unit-norm features) of a learned task.
         dropout: dropout inside the experts (the authors' 0.1).
         scale: the experts' output scale (the authors' 0.1).
+        ddas: route by DDAS; False: one router (``num_tasks`` must be 1) for every image, the
+            :class:`SharedRouter` of the authors' class-incremental code.
         seed: seeds the experts' and autoencoders' initial weights.
 
     Returns:
@@ -273,6 +292,8 @@ def add_moe_adapters(clip: nn.Module, *, num_experts: int = 22, num_tasks: int =
         check_positive_int(name, value)
     if top_k > num_experts:
         raise ValueError(f"top_k must be at most num_experts={num_experts}, got {top_k!r}.")
+    if not ddas and num_tasks != 1:
+        raise ValueError(f"Without DDAS one router serves every task: num_tasks must be 1, got {num_tasks!r}.")
     check_non_negative("threshold", threshold)
     check_non_negative("scale", scale)
     if not 0 <= dropout < 1:
@@ -292,7 +313,8 @@ def add_moe_adapters(clip: nn.Module, *, num_experts: int = 22, num_tasks: int =
         block.mlp = MoEAdaptedMLP(block.mlp, route, width=width, num_experts=num_experts, num_tasks=num_tasks,
                                   top_k=top_k, bottleneck=bottleneck, dropout=dropout, scale=scale,
                                   batch_first=batch_first, generator=generator).to(**factory)
-    selector = TaskSelector(dim, code_dim=code_dim, num_tasks=num_tasks, threshold=threshold, generator=generator)
+    selector = (TaskSelector(dim, code_dim=code_dim, num_tasks=num_tasks, threshold=threshold, generator=generator)
+                if ddas else SharedRouter())
     clip.visual = MoEImageTower(clip.visual, route, selector.to(**factory))
     clip.visual.requires_grad_(False)
     return clip.visual
@@ -308,6 +330,7 @@ __all__ = [
     "GATE_NOISE_EPSILON",
     "MoEAdaptedMLP",
     "MoEImageTower",
+    "SharedRouter",
     "TaskRoute",
     "TaskSelector",
     "add_moe_adapters",

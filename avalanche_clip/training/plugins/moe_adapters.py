@@ -5,14 +5,16 @@ only router ``t`` and the experts not yet frozen train; at the start of the expe
 autoencoder of task ``t`` learns the frozen CLIP's features of the experience's training images
 (one pass to encode them, then ``selector_steps`` Adam steps on the cached features); at its end
 the ``freeze_per_task`` experts each block's router chose most often are frozen for good
-(activate-then-freeze). Everything lives in the model, so its ``state_dict`` is the method's
-state: call :meth:`MoEAdaptersPlugin.prepare` on a fresh model before loading one.
+(activate-then-freeze). With ``routing="shared"`` (the authors' class-incremental code) every
+experience trains the one router and all the experts, and every image takes them: no DDAS, no
+freezing. Everything lives in the model, so its ``state_dict`` is the method's state: call
+:meth:`MoEAdaptersPlugin.prepare` on a fresh model before loading one.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from typing import Iterator, Literal
 
 import torch
 from avalanche.distributed import DistributedHelper
@@ -20,10 +22,10 @@ from avalanche.training.plugins import EWCPlugin, MASPlugin, SynapticIntelligenc
 from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor, nn
 
-from ..._checks import check_positive, check_positive_int
+from ..._checks import check_choice, check_positive, check_positive_int
 from ...distributed.gather import average_across_ranks
 from ...models import CLIPClassifier
-from ...models.mixture_of_experts import MoEImageTower, add_moe_adapters, moe_tower
+from ...models.mixture_of_experts import MoEImageTower, SharedRouter, add_moe_adapters, moe_tower
 from ...models.text_encoding import normalized
 from ..sampling import derive_seed
 from .method_plugin import MethodPlugin
@@ -32,13 +34,13 @@ from .teacher import check_clip_model
 
 logger = logging.getLogger(__name__)
 
-_FROZEN_AFTER_TASK = ("a task's experts and router are frozen when it ends, so a parameter-importance penalty has "
-                      "nothing left to protect (and its importances need gradients that no parameter has then)")
+_FROZEN_AFTER_EXPERIENCE = ("MoE-Adapters stops every parameter from training when an experience ends, so a "
+                            "parameter-importance penalty finds no gradients for its importances then")
 INCOMPATIBLE = {
     RKRPlugin: "both adapt the MLPs of the frozen blocks; use one of them",
-    EWCPlugin: _FROZEN_AFTER_TASK,
-    SynapticIntelligencePlugin: _FROZEN_AFTER_TASK,
-    MASPlugin: _FROZEN_AFTER_TASK,
+    EWCPlugin: _FROZEN_AFTER_EXPERIENCE,
+    SynapticIntelligencePlugin: _FROZEN_AFTER_EXPERIENCE,
+    MASPlugin: _FROZEN_AFTER_EXPERIENCE,
 }
 """Plugins MoE-Adapters refuses beside it -> why."""
 
@@ -76,15 +78,22 @@ def experts_to_freeze(activations: Tensor, count: int) -> Tensor:
 class MoEAdaptersPlugin(MethodPlugin, supports_distributed=True):
     """MoE-Adapters: a frozen CLIP with routed adapter experts per task, and DDAS for zero-shot inputs.
 
-    Experience ``t`` of the stream is task ``t``. The adapters go into the image tower (see the
-    README: the class prompts stay the frozen CLIP's); under the TO variant, which keeps the
-    image tower, the plugin refuses to run. Refused beside: ``RKRPlugin`` (same MLPs). Under
-    torch.distributed the strategy needs ``find_unused_parameters=True`` (experts no image chose
-    get no gradient).
+    Experience ``t`` of the stream is task ``t`` (``routing="per_task"``, the paper's MTIL method).
+    ``routing="shared"`` is the authors' class-incremental setting, for sessions of one domain
+    such as MST: one router and every expert train in every experience, and every image takes
+    them once the first experience is learned (their code: 2 experts, ``num_experts=2``).
+
+    The adapters go into the image tower (see the README: the class prompts stay the frozen
+    CLIP's); under the TO variant, which keeps the image tower, the plugin refuses to run.
+    Refused beside: ``RKRPlugin`` (same MLPs). Under torch.distributed the strategy needs
+    ``find_unused_parameters=True`` (experts no image chose get no gradient).
 
     Args:
         num_experts: experts per block (the paper's MTIL setting: 22).
         top_k: experts per image (the authors' 2).
+        routing: ``per_task`` (a router and a DDAS autoencoder per task) or ``shared`` (one
+            router, no DDAS, no freezing; ``max_tasks``, ``freeze_per_task``, ``threshold`` and
+            the ``selector_*`` arguments are then unused).
         max_tasks: routers and autoencoders allocated, the most experiences it can learn (MTIL: 11).
         freeze_per_task: experts of each block frozen after each task (the authors' 2).
         bottleneck: the experts' width; None: ``min(64, width // 8)`` (64 for ViT-B, 16 for the world).
@@ -102,7 +111,8 @@ class MoEAdaptersPlugin(MethodPlugin, supports_distributed=True):
     label = "MoE-Adapters"
     """The method's name in reports."""
 
-    def __init__(self, *, num_experts: int = 22, top_k: int = 2, max_tasks: int = 11, freeze_per_task: int = 2,
+    def __init__(self, *, num_experts: int = 22, top_k: int = 2,
+                 routing: Literal["per_task", "shared"] = "per_task", max_tasks: int = 11, freeze_per_task: int = 2,
                  bottleneck: int | None = None, code_dim: int | None = None, threshold: float = 0.3,
                  selector_steps: int = 500, selector_lr: float = 1e-2, selector_batch_size: int = 64,
                  seed: int | None = None):
@@ -111,6 +121,9 @@ class MoEAdaptersPlugin(MethodPlugin, supports_distributed=True):
         self.top_k = check_positive_int("top_k", top_k)
         if top_k > num_experts:
             raise ValueError(f"top_k must be at most num_experts={num_experts}, got {top_k!r}.")
+        self.routing = check_choice("routing", routing, ("per_task", "shared"))
+        if routing == "shared":
+            self.label = "MoE-Adapters-shared"
         self.max_tasks = check_positive_int("max_tasks", max_tasks)
         self.freeze_per_task = check_positive_int("freeze_per_task", freeze_per_task)
         self.bottleneck = None if bottleneck is None else check_positive_int("bottleneck", bottleneck)
@@ -132,16 +145,22 @@ class MoEAdaptersPlugin(MethodPlugin, supports_distributed=True):
                              "use update='whole' or 'image'.")
         tower = moe_tower(model.clip)
         if tower is None:
-            add_moe_adapters(model.clip, num_experts=self.num_experts, num_tasks=self.max_tasks, top_k=self.top_k,
+            add_moe_adapters(model.clip, num_experts=self.num_experts, num_tasks=self._routers, top_k=self.top_k,
                              bottleneck=self.bottleneck, code_dim=self.code_dim, threshold=self.threshold,
-                             seed=0 if self.seed is None else self.seed)
+                             ddas=self.routing == "per_task", seed=0 if self.seed is None else self.seed)
             model.invalidate_prompt_cache()
             return
         layer = tower.adapted_layers()[0]
-        found = (len(layer.experts), len(layer.routers), layer.top_k)
-        if found != (self.num_experts, self.max_tasks, self.top_k):
-            raise ValueError(f"The model already has MoE adapters with (num_experts, max_tasks, top_k) = {found}, "
-                             f"not {(self.num_experts, self.max_tasks, self.top_k)}.")
+        found = (len(layer.experts), len(layer.routers), layer.top_k, isinstance(tower.selector, SharedRouter))
+        wanted = (self.num_experts, self._routers, self.top_k, self.routing == "shared")
+        if found != wanted:
+            raise ValueError(f"The model already has MoE adapters with (num_experts, routers, top_k, shared) = "
+                             f"{found}, not {wanted}.")
+
+    @property
+    def _routers(self) -> int:
+        """Routers allocated: one per task, or the shared one."""
+        return self.max_tasks if self.routing == "per_task" else 1
 
     def before_training(self, strategy: SupervisedTemplate, **kwargs):
         for plugin in strategy.plugins:
@@ -156,7 +175,7 @@ class MoEAdaptersPlugin(MethodPlugin, supports_distributed=True):
 
     def before_train_dataset_adaptation(self, strategy: SupervisedTemplate, **kwargs):
         """Select the task's router and the unfrozen experts, before the optimizer is (re)built."""
-        task = strategy.experience.current_experience
+        task = strategy.experience.current_experience if self.routing == "per_task" else 0
         if task >= self.max_tasks:
             raise ValueError(f"MoE-Adapters has routers for max_tasks={self.max_tasks} experiences; experience "
                              f"{task} needs more: raise max_tasks.")
@@ -169,9 +188,15 @@ class MoEAdaptersPlugin(MethodPlugin, supports_distributed=True):
             layer.noise_routers[task].requires_grad_(True)
 
     def before_training_exp(self, strategy: SupervisedTemplate, **kwargs):
-        """Fit the task's autoencoder on the frozen features of the experience (once per task)."""
+        """Fit the task's autoencoder on the frozen features of the experience (once per task).
+
+        With shared routing there is none: the router is marked learned, so that every image takes it.
+        """
         tower = self._tower(strategy)
         task = tower.train_task
+        if self.routing == "shared":
+            tower.selector.learned[0] = True
+            return
         if bool(tower.selector.learned[task]):
             return  # resumed in the middle of the task
         features = torch.cat(list(self._frozen_features(strategy, tower)))  # [N, D]
@@ -188,10 +213,11 @@ class MoEAdaptersPlugin(MethodPlugin, supports_distributed=True):
                     len(features), loss)
 
     def after_training_exp(self, strategy: SupervisedTemplate, **kwargs):
-        """Freeze the experts the task chose most, and stop every parameter from training."""
+        """Freeze the experts the task chose most (per-task routing), and stop every parameter from training."""
         tower = self._tower(strategy)
         for layer in tower.adapted_layers():
-            layer.frozen[experts_to_freeze(layer.activations, self.freeze_per_task)] = True
+            if self.routing == "per_task":
+                layer.frozen[experts_to_freeze(layer.activations, self.freeze_per_task)] = True
             layer.activations.zero_()
         tower.train_task = None
         tower.requires_grad_(False)
