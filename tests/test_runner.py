@@ -3,9 +3,11 @@
 import json
 
 import pytest
+import torch
 import yaml
 
-from avalanche_clip.benchmarks import PaperData
+from avalanche_clip.benchmarks import PaperData, world
+from avalanche_clip.checkpointing import CheckpointFiles
 from avalanche_clip.cli import main, run_command, run_parser
 from avalanche_clip.configs import config_path, list_configs
 from avalanche_clip.experiment import (
@@ -74,6 +76,18 @@ def test_the_run_command_saves_a_config_that_reproduces_the_run(paper_files, tmp
     run_command(["--config", str(tmp_path / "a" / "config.yaml"), "--output_dir", str(tmp_path / "b")])
     first, second = (json.loads((tmp_path / d / "results.json").read_text()) for d in "ab")
     assert first["table"] == second["table"]
+
+
+@pytest.mark.parametrize("train_logit_scale", [True, False])
+def test_the_logit_scale_trains_unless_the_model_spec_keeps_it(tmp_path, train_logit_scale):
+    run_command(["--output_dir", str(tmp_path / "run"), "--protocol.name", "ost", "--training.epochs", "1",
+                 "--training.lr", "1e-3", "--evaluation.tensorboard", "false", "--data.train_per_class=2",
+                 "--data.test_per_class=1", "--data.zeroshot_per_class=1", "--data.retrieval_size=6",
+                 "--plugins", "[]", "--model.train_logit_scale", str(train_logit_scale).lower()])
+    trained = CheckpointFiles(tmp_path / "run" / "checkpoints").load_latest().state["model"]
+    pretrained = world.load_model().state_dict()
+    assert torch.equal(trained["clip.logit_scale"], pretrained["clip.logit_scale"]) is not train_logit_scale
+    assert not torch.equal(trained["clip.text_projection"], pretrained["clip.text_projection"])
 
 
 def test_every_shipped_config_parses():

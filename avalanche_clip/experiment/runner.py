@@ -36,7 +36,7 @@ from ..checkpointing import CheckpointFiles, LoadedCheckpoint, RunCheckpointing,
 from ..checkpointing import experiences_completed as completed_in
 from ..distributed import call_on_main, init_distributed, main_process_first
 from ..evaluation import retrieval_metrics, skipped_steps_metrics, zeroshot_metrics
-from ..models import CLIPClassifier
+from ..models import CLIPClassifier, tower_parameters
 from ..results import (CHECKPOINTS_DIR, ResultsLogger, RunInfo, clear_run_outputs, prepare_run_dir, read_results,
                        run_table, write_report)
 from ..training import CLIPStrategy, MethodPlugin, SmoothedCrossEntropy, WarmupCosineLR
@@ -59,13 +59,18 @@ def method_label(plugins: list[SupervisedPlugin], protocol: ProtocolSpec) -> str
 
 
 def build_model(spec: ModelSpec, device: torch.device) -> CLIPClassifier:
-    """The world's pretrained CLIP, or any OpenCLIP model."""
+    """The world's pretrained CLIP, or any OpenCLIP model, its logit scale frozen if the spec says so."""
     if spec.name == WORLD_MODEL:
         from ..benchmarks import world
 
-        return world.load_model(update=spec.update, train_mask=spec.train_mask, device=device)
-    return CLIPClassifier.from_pretrained(spec.name, spec.pretrained, update=spec.update,
-                                         train_mask=spec.train_mask, device=device)
+        model = world.load_model(update=spec.update, train_mask=spec.train_mask, device=device)
+    else:
+        model = CLIPClassifier.from_pretrained(spec.name, spec.pretrained, update=spec.update,
+                                               train_mask=spec.train_mask, device=device)
+    if not spec.train_logit_scale:
+        for param in tower_parameters(model.clip, "scale"):
+            param.requires_grad_(False)
+    return model
 
 
 def build_benchmark(data: ExperimentData | MTILData, protocol: ProtocolSpec):

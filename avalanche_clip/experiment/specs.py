@@ -32,6 +32,9 @@ class ModelSpec:
     """Which part trains: ``whole`` (WM), ``image`` (IO) or ``text`` (TO)."""
     train_mask: TrainMask = "current"
     """Training logits kept: the ``current`` session's classes (MST), all ``seen``, or ``none``."""
+    train_logit_scale: bool = True
+    """Whether the logit scale (and bias) trains with the variant; False keeps it as pretrained, as
+    ZSCL's code does (``exclude_params_name = ["logit_scale"]``)."""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
