@@ -6,9 +6,12 @@ import pytest
 import torch
 
 from avalanche_clip.benchmarks import MTILTask, mtil_benchmark, task_order
+from avalanche_clip.benchmarks.world import WorldDomains
 from avalanche_clip.evaluation import mtil_average, mtil_last, mtil_transfer
 from avalanche_clip.experiment import CheckpointSpec, EvaluationSpec, ProtocolSpec, TrainingSpec, run
-from avalanche_clip.training import CLIPStrategy, LwFPlugin
+from avalanche.training.plugins import LRSchedulerPlugin
+
+from avalanche_clip.training import CLIPStrategy, LwFPlugin, TaskLearningRates, WarmupCosineLR
 from conftest import GeneratedImages
 from mtil_stand_in import PseudoDomains
 
@@ -35,6 +38,47 @@ def test_named_orders_and_user_orders():
         task_order(["a", "b"], ["a"])
     with pytest.raises(ValueError, match=r"\['a'\] more than once"):
         task_order(["a", "b"], ["a", "a", "b"])
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_each_task_trains_at_its_own_learning_rate_through_the_schedule(make_model, schedule):
+    bench = mtil_benchmark([generated_task("first", 3, 0), generated_task("second", 2, 5), generated_task("third", 2, 9)])
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scheduler = WarmupCosineLR(optimizer, warmup=1, total=3) if schedule == "cosine" else None
+    rates = TaskLearningRates({"second": 4e-3}, default=1e-3, task_names=["first", "second", "third"],
+                              scheduler=scheduler)
+    plugins = [LRSchedulerPlugin(scheduler, step_granularity="iteration"), rates] if scheduler else [rates]
+    steps = []
+
+    class StepSpy:
+        def before_training_iteration(self, strategy, **kwargs):
+            steps.append(strategy.optimizer.param_groups[0]["lr"])
+
+    strategy = CLIPStrategy(model=model, optimizer=optimizer, train_mb_size=4, train_iterations=3,
+                            plugins=[*plugins, StepSpy()], evaluator=None, precision="fp32")
+    for experience in bench.train_stream:
+        strategy.train(experience)
+    factors = [1.0, 1.0, 0.5] if schedule == "cosine" else [1.0] * 3  # (i+1)/1, then (1 + cos(pi k/2))/2
+    assert steps == pytest.approx([lr * f for lr in (1e-3, 4e-3, 1e-3) for f in factors], rel=1e-12)
+    strategy.experience = bench.train_stream[1]
+    for _ in range(2):  # the second time, as in a resumed run, the task's rates are already in place
+        rates.before_training_exp(strategy)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(4e-3 * factors[0], rel=1e-12)
+
+
+def test_task_learning_rates_refuse_unknown_tasks_and_protocols_without_tasks(tmp_path):
+    with pytest.raises(ValueError, match=r"names tasks \['Aircarft'\] that the stream does not have\. "
+                                         r"Its tasks: Aircraft, MNIST"):
+        TaskLearningRates({"Aircarft": 5e-5}, default=1e-5, task_names=["Aircraft", "MNIST"])
+    with pytest.raises(ValueError, match=r"training.task_lr\['MNIST'\] must be a finite number > 0, got -1"):
+        TrainingSpec(task_lr={"MNIST": -1.0})
+    with pytest.raises(ValueError, match="protocol.name='mst' has no named tasks"):
+        run(output_dir=str(tmp_path), training=TrainingSpec(task_lr={"MNIST": 5e-5}))
+    with pytest.raises(ValueError, match=r"\['world-size'\] that the stream does not have"):
+        run(output_dir=str(tmp_path), protocol=ProtocolSpec(name="mtil"), data=WorldDomains(),
+            training=TrainingSpec(task_lr={"world-size": 5e-5}))
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # refused before the run directory is made
 
 
 def test_each_experience_is_one_dataset_scored_among_its_own_classes(make_model):

@@ -179,5 +179,9 @@ class MTILSource(ABC):
     def build(self, model: Any) -> MTILData:
         """Build the tasks and evaluation sets; ``model`` gives the transforms (input size, normalisation)."""
 
+    def task_names(self) -> tuple[str, ...] | None:
+        """The tasks' names, known before :meth:`build` so that a run checks its options early; None: unknown."""
+        return None
+
 
 __all__ = ["MTILData", "MTILExperience", "MTILSource", "MTIL_ORDERS", "mtil_benchmark", "task_order"]

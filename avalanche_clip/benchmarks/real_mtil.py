@@ -41,6 +41,9 @@ class MTILDatasets(MTILSource):
         for name in self.names:
             check_name("MTIL dataset", name, MTIL_DATASETS)
 
+    def task_names(self) -> tuple[str, ...]:
+        return self.names
+
     def build(self, model: Any) -> MTILData:
         """Read the datasets (every one's files checked first); transforms: ``clip_transforms(model)``."""
         train_transform, eval_transform = clip_transforms(model)

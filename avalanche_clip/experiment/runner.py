@@ -18,7 +18,7 @@ import random
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from ..evaluation import retrieval_metrics, skipped_steps_metrics, zeroshot_metr
 from ..models import CLIPClassifier, tower_parameters
 from ..results import (CHECKPOINTS_DIR, ResultsLogger, RunInfo, clear_run_outputs, prepare_run_dir, read_results,
                        run_table, write_report)
-from ..training import CLIPStrategy, MethodPlugin, SmoothedCrossEntropy, WarmupCosineLR
+from ..training import CLIPStrategy, MethodPlugin, SmoothedCrossEntropy, TaskLearningRates, WarmupCosineLR
 from ..training.avalanche_plugins import RunPlugin
 from ..training.sampling import derive_seed
 from .mtil_protocol import MTIL, mtil_streams, report_protocol, task_metrics
@@ -196,7 +196,8 @@ def run(
         loggers = _open_loggers(stack, run_dir, info, evaluation, saved, dict(
             experiences=len(streams[0]), epochs=training.epochs, iterations=training.iterations,
             unit="task" if protocol.name == MTIL else "session", verbose=verbose))
-        strategy = build_strategy(clip, experiment, loggers, plugins, training, evaluation, seed=seed, device=device)
+        strategy = build_strategy(clip, experiment, loggers, plugins, training, evaluation, seed=seed, device=device,
+                                  task_names=[e.task_name for e in streams[0]] if protocol.name == MTIL else ())
         checkpointing = RunCheckpointing(files, every_iterations=checkpoint.every_iterations if checkpoint.enabled
                                          else None, config=resume_config(info, plugins, training))
         _run_sessions(strategy, checkpointing, saved, *streams, save=checkpoint.enabled, training=training)
@@ -233,14 +234,18 @@ def _build_experiment(model: ModelSpec, data: Any, protocol: ProtocolSpec, plugi
 
 def build_strategy(clip: CLIPClassifier, experiment: ExperimentData, loggers: list, plugins: list[SupervisedPlugin],
                    training: TrainingSpec, evaluation: EvaluationSpec, *, seed: int,
-                   device: torch.device) -> CLIPStrategy:
-    """The run's strategy: Adam (and the LR schedule) over ``clip``, the methods, the evaluator."""
+                   device: torch.device, task_names: Sequence[str] = ()) -> CLIPStrategy:
+    """The run's strategy: Adam (and the LR schedule, the tasks' rates) over ``clip``, the methods, the evaluator."""
     optimizer = torch.optim.Adam(clip.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+    schedule = build_schedule(optimizer, training)
+    if training.task_lr:
+        schedule.append(TaskLearningRates(training.task_lr, default=training.lr, task_names=task_names,
+                                          scheduler=schedule[0].scheduler if schedule else None))
     return CLIPStrategy(
         model=clip, optimizer=optimizer, criterion=build_criterion(training), train_mb_size=training.batch_size,
         train_epochs=training.epochs, train_iterations=training.iterations, eval_mb_size=evaluation.batch_size,
         device=device, precision=training.precision,
-        grad_clip_norm=training.grad_clip_norm, plugins=plugins + build_schedule(optimizer, training),
+        grad_clip_norm=training.grad_clip_norm, plugins=plugins + schedule,
         evaluator=build_evaluator(experiment, evaluation, loggers, num_workers=training.num_workers,
                                   pin_memory=training.pin_memory), seed=seed,
         find_unused_parameters=training.find_unused_parameters,

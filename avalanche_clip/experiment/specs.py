@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .._checks import check_choice, check_non_negative, check_non_negative_int, check_positive_int
+from .._checks import check_choice, check_non_negative, check_non_negative_int, check_positive, check_positive_int
 from ..benchmarks.mtil import MTIL_ORDERS
 from ..models import TRAIN_MASKS, UPDATE_VARIANTS, TrainMask, UpdateVariant
 from ..training import PRECISIONS, Precision
@@ -94,6 +94,9 @@ class TrainingSpec:
     they need, the last one cut short; null: ``epochs`` epochs."""
     lr: float = 1e-5
     """Adam learning rate (paper: 1e-6; RKR 1e-5)."""
+    task_lr: dict[str, float] | None = None
+    """MTIL only: the learning rate of named tasks, the others train at ``lr`` (ZSCL's method
+    scripts: ``{Aircraft: 5.0e-5, MNIST: 5.0e-5}``)."""
     lr_schedule: LRSchedule = "step"
     """``step``: x0.1 at each of ``lr_milestones`` (none: constant); ``cosine``: ZSCL's linear warmup over
     ``warmup_iterations`` steps then cosine decay to 0 at ``iterations`` (needs ``iterations``). Every session
@@ -142,6 +145,8 @@ class TrainingSpec:
         check_positive_int("training.max_consecutive_nonfinite", self.max_consecutive_nonfinite)
         for milestone in self.lr_milestones:
             check_positive_int("training.lr_milestones", milestone)
+        for name, lr in (self.task_lr or {}).items():
+            check_positive(f"training.task_lr[{name!r}]", lr)
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"training.label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}.")
         if self.iterations is not None:

@@ -14,7 +14,8 @@ from typing import Any, Sequence
 from avalanche.core import BasePlugin
 
 from ..models import check_model_source
-from .mtil_protocol import check_protocol_data
+from ..training.lr_schedules import check_task_names
+from .mtil_protocol import MTIL, check_protocol_data
 from .specs import CheckpointSpec, EvaluationSpec, ModelSpec, ProtocolSpec, TrainingSpec
 
 WORLD_MODEL = "world"
@@ -89,8 +90,20 @@ def check_run_arguments(
         raise ValueError("resume and overwrite are both set: --resume continues the run in output_dir, "
                          "--overwrite replaces it; choose one.")
     check_protocol_data(protocol, data)
+    if training.task_lr:
+        check_task_lr(training.task_lr, protocol, data)
     check_plugins(plugins)
     check_model_spec(model)
+
+
+def check_task_lr(task_lr: dict[str, float], protocol: ProtocolSpec, data: Any) -> None:
+    """Refuse task learning rates outside MTIL, or for tasks the data source does not have (when it knows)."""
+    if protocol.name != MTIL:
+        raise ValueError(f"training.task_lr gives named tasks their learning rates; protocol.name={protocol.name!r} "
+                         "has no named tasks (use it with protocol.name='mtil').")
+    names = data.task_names()
+    if names is not None:
+        check_task_names(task_lr, names)
 
 
 __all__ = ["WORLD_MODEL", "check_model_spec", "check_plugins", "check_run_arguments"]

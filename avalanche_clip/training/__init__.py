@@ -1,7 +1,7 @@
 """Training: the CLIP strategy and the continual-learning methods as plugins."""
 
 from .cross_entropy import SmoothedCrossEntropy, smoothed_cross_entropy
-from .lr_schedules import WarmupCosineLR, warmup_cosine_factor
+from .lr_schedules import TaskLearningRates, WarmupCosineLR, warmup_cosine_factor
 from .numerics import NonFiniteGuard, NonFiniteLossError
 from .plugins import (
     GeoDLPlugin,
@@ -32,6 +32,7 @@ __all__ = [
     "RKRPlugin",
     "SeededEpochSampler",
     "SmoothedCrossEntropy",
+    "TaskLearningRates",
     "TrainPosition",
     "VRLwFPlugin",
     "WarmupCosineLR",

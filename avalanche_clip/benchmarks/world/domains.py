@@ -230,6 +230,9 @@ class WorldDomains(MTILSource):
     retrieval_size: int = 500
     """Scenes of the world's retrieval set."""
 
+    def task_names(self) -> tuple[str, ...]:
+        return self.domains
+
     def build(self, model: Any = None) -> MTILData:
         """The domains and the world's evaluation sets; the world model needs no ``model`` to build them."""
         world = WorldData(seed=self.seed, train_per_class=1, test_per_class=1,
