@@ -1,12 +1,14 @@
 """MTIL: the benchmark's orders and vocabularies, and whole runs through the runner (FT, LwF, resume)."""
 
 import json
+import logging
 
 import pytest
 import torch
 
 from avalanche_clip.benchmarks import MTILTask, mtil_benchmark, task_order
 from avalanche_clip.benchmarks.world import WorldDomains
+from avalanche_clip.cli import run_command
 from avalanche_clip.evaluation import mtil_average, mtil_last, mtil_transfer
 from avalanche_clip.experiment import CheckpointSpec, EvaluationSpec, ProtocolSpec, TrainingSpec, run
 from avalanche.training.plugins import LRSchedulerPlugin
@@ -14,6 +16,12 @@ from avalanche.training.plugins import LRSchedulerPlugin
 from avalanche_clip.training import CLIPStrategy, LwFPlugin, TaskLearningRates, WarmupCosineLR
 from conftest import GeneratedImages
 from mtil_stand_in import PseudoDomains
+
+SMALL_WORLD_MTIL = ["--data.train_per_class", "2", "--data.test_per_class", "2", "--data.zeroshot_per_class", "1",
+                    "--data.retrieval_size", "4", "--data.domains", "[world-faded-colours, world-sizes]",
+                    "--training.epochs", "1", "--training.batch_size", "8", "--training.threads", "1",
+                    "--evaluation.tensorboard", "false"]
+"""Two small world domains, one epoch each: a whole MTIL run in seconds."""
 
 ELEVEN = ("Aircraft", "Caltech101", "CIFAR100", "DTD", "EuroSAT", "Flowers", "Food", "MNIST", "OxfordPet",
           "StanfordCars", "SUN397")
@@ -65,6 +73,15 @@ def test_each_task_trains_at_its_own_learning_rate_through_the_schedule(make_mod
     for _ in range(2):  # the second time, as in a resumed run, the task's rates are already in place
         rates.before_training_exp(strategy)
         assert optimizer.param_groups[0]["lr"] == pytest.approx(4e-3 * factors[0], rel=1e-12)
+
+
+def test_a_run_with_task_learning_rates_records_them_and_checkpoints_without_a_warning(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        run_command(["--config", "mtil", "--output_dir", str(tmp_path), *SMALL_WORLD_MTIL,
+                     "--training.task_lr", "{world-sizes: 3.0e-4}"])
+    assert "cannot save" not in caplog.text
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["config"]["training"]["task_lr"] == {"world-sizes": 3.0e-4}
 
 
 def test_task_learning_rates_refuse_unknown_tasks_and_protocols_without_tasks(tmp_path):
@@ -166,23 +183,39 @@ def test_an_lwf_run_distils_over_each_datasets_own_classes(tmp_path):
     assert info["method"] == "LwF"
 
 
-def test_a_run_stopped_mid_task_resumes_to_the_uninterrupted_results(finetuned, tmp_path, monkeypatch):
+def stop_at_step(monkeypatch, run_stopped, at: int) -> None:
+    """Run ``run_stopped()`` until its optimizer step ``at`` (1-based) raises KeyboardInterrupt."""
     step, steps = CLIPStrategy.optimizer_step, []
 
     def step_then_stop(self):
         steps.append(1)
-        if len(steps) == 11:  # task 1 (6 steps a task), after the checkpoint of iteration 8
+        if len(steps) == at:
             raise KeyboardInterrupt
         return step(self)
 
     monkeypatch.setattr(CLIPStrategy, "optimizer_step", step_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        mtil_run(tmp_path / "stopped")
+        run_stopped()
     monkeypatch.setattr(CLIPStrategy, "optimizer_step", step)
+
+
+def test_a_run_stopped_mid_task_resumes_to_the_uninterrupted_results(finetuned, tmp_path, monkeypatch):
+    # task 1 (6 steps a task), after the checkpoint of iteration 8
+    stop_at_step(monkeypatch, lambda: mtil_run(tmp_path / "stopped"), at=11)
     assert json.loads((tmp_path / "stopped" / "results.json").read_text())["experiences_completed"] == 1
     results = mtil_run(tmp_path / "stopped", resume=True)
     assert results == finetuned[0]
     assert (tmp_path / "stopped" / "metrics.csv").read_text() == (finetuned[1] / "metrics.csv").read_text()
+
+
+def test_a_run_with_task_learning_rates_resumes_mid_task_to_the_uninterrupted_results(tmp_path, monkeypatch):
+    training = TrainingSpec(iterations=6, lr_schedule="cosine", warmup_iterations=2, batch_size=4, lr=1e-3,
+                            threads=1, task_lr={"colours": 3e-3})
+    uninterrupted = mtil_run(tmp_path / "whole", training=training)
+    # task 1, colours, at its own rate: stopped after the checkpoint of iteration 8
+    stop_at_step(monkeypatch, lambda: mtil_run(tmp_path / "stopped", training=training), at=11)
+    assert mtil_run(tmp_path / "stopped", training=training, resume=True) == uninterrupted
+    assert (tmp_path / "stopped" / "metrics.csv").read_text() == (tmp_path / "whole" / "metrics.csv").read_text()
 
 
 @pytest.mark.parametrize("plugin, options, label", [
@@ -191,13 +224,8 @@ def test_a_run_stopped_mid_task_resumes_to_the_uninterrupted_results(finetuned, 
     ("MoEAdaptersPlugin", ["--plugins.selector_steps", "20", "--plugins.max_tasks", "2"], "MoE-Adapters"),
 ])
 def test_each_new_method_runs_on_the_worlds_mtil_from_the_command_line(plugin, options, label, tmp_path):
-    from avalanche_clip.cli import run_command
-
-    small = ["--data.train_per_class", "2", "--data.test_per_class", "2", "--data.zeroshot_per_class", "1",
-             "--data.retrieval_size", "4", "--data.domains", "[world-faded-colours, world-sizes]",
-             "--training.epochs", "1", "--training.batch_size", "8", "--training.threads", "1",
-             "--evaluation.tensorboard", "false", "--checkpoint.enabled", "false"]
-    results = run_command(["--config", "mtil", "--output_dir", str(tmp_path), *small, f"--plugins+={plugin}", *options])
+    results = run_command(["--config", "mtil", "--output_dir", str(tmp_path), *SMALL_WORLD_MTIL,
+                           "--checkpoint.enabled", "false", f"--plugins+={plugin}", *options])
     info = json.loads((tmp_path / "run.json").read_text())
     assert (info["method"], info["protocol"]) == (label, "MTIL")
     stream = results["mtil"]["test_stream"]

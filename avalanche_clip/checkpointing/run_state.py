@@ -29,7 +29,7 @@ from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
 from avalanche.training.plugins.clock import Clock
 from avalanche.training.templates.base_sgd import PeriodicEval
 
-from ..training import CLIPStrategy, MethodPlugin
+from ..training import CLIPStrategy, MethodPlugin, TaskLearningRates
 from .avalanche_state import ClockState, LRSchedulerState, avalanche_metric_state
 from .torch_state import GradScalerState, NamedOptimizerState, RNGStates
 
@@ -84,8 +84,9 @@ class ComponentList:
                 state.load_state_dict(entry["state"])
 
 
-_NOT_METHODS = (EvaluationPlugin, PeriodicEval, Clock, LRSchedulerPlugin)
-"""The strategy's own plugins (the schedulers have their own key in a checkpoint)."""
+_NOT_METHODS = (EvaluationPlugin, PeriodicEval, Clock, LRSchedulerPlugin, TaskLearningRates)
+"""The strategy's own plugins (the schedulers have their own key in a checkpoint; the tasks' rates
+are in the optimizer's and the schedulers' state)."""
 
 
 def method_plugins(strategy: CLIPStrategy) -> list[MethodPlugin]:
