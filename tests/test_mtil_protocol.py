@@ -13,7 +13,7 @@ from avalanche_clip.evaluation import mtil_average, mtil_last, mtil_transfer
 from avalanche_clip.experiment import CheckpointSpec, EvaluationSpec, ProtocolSpec, TrainingSpec, run
 from avalanche.training.plugins import LRSchedulerPlugin
 
-from avalanche_clip.training import CLIPStrategy, LwFPlugin, TaskLearningRates, WarmupCosineLR
+from avalanche_clip.training import CLIPStrategy, LwFPlugin, MoEAdaptersPlugin, TaskLearningRates, WarmupCosineLR
 from conftest import GeneratedImages
 from mtil_stand_in import PseudoDomains
 
@@ -215,6 +215,19 @@ def test_a_run_with_task_learning_rates_resumes_mid_task_to_the_uninterrupted_re
     # task 1, colours, at its own rate: stopped after the checkpoint of iteration 8
     stop_at_step(monkeypatch, lambda: mtil_run(tmp_path / "stopped", training=training), at=11)
     assert mtil_run(tmp_path / "stopped", training=training, resume=True) == uninterrupted
+    assert (tmp_path / "stopped" / "metrics.csv").read_text() == (tmp_path / "whole" / "metrics.csv").read_text()
+
+
+def test_shared_moe_adapters_resume_mid_task_to_the_uninterrupted_results(tmp_path, monkeypatch):
+    def shared_moe_run(output_dir, **kwargs):
+        return mtil_run(output_dir, plugins=[MoEAdaptersPlugin(routing="shared", num_experts=2)],
+                        training=TrainingSpec(epochs=2, batch_size=4, lr=3e-2, threads=1), **kwargs)
+
+    uninterrupted = shared_moe_run(tmp_path / "whole")
+    stream = uninterrupted["mtil"]["test_stream"]
+    assert stream["after"][-1] != stream["original"]  # the adapters learned
+    stop_at_step(monkeypatch, lambda: shared_moe_run(tmp_path / "stopped"), at=11)  # in task 1, after iteration 8
+    assert shared_moe_run(tmp_path / "stopped", resume=True) == uninterrupted
     assert (tmp_path / "stopped" / "metrics.csv").read_text() == (tmp_path / "whole" / "metrics.csv").read_text()
 
 
