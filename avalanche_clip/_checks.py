@@ -50,6 +50,13 @@ def check_positive(name: str, value: float) -> float:
     return value
 
 
+def check_fraction(name: str, value: float) -> float:
+    """Return ``value`` if it is a number in [0, 1) (a probability that leaves something: smoothing, dropout)."""
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
+    return value
+
+
 def check_positive_int(name: str, value: int) -> int:
     """Return ``value`` if it is an int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -113,6 +120,7 @@ def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
 __all__ = [
     "check_choice",
     "check_class_names",
+    "check_fraction",
     "check_name",
     "check_non_negative",
     "check_non_negative_int",

@@ -269,6 +269,8 @@ def test_bad_arguments_and_combinations_are_refused(make_model, generated):
         MoEAdaptersPlugin(routing="per_class")
     with pytest.raises(ValueError, match="Without DDAS one router serves every task: num_tasks must be 1, got 3"):
         add_moe_adapters(make_model().clip, num_tasks=3, ddas=False)
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1.0"):
+        add_moe_adapters(make_model().clip, dropout=1.0)
     with pytest.raises(ValueError, match="TO variant"):
         MoEAdaptersPlugin().prepare(make_model(update="text"))
     model = make_model()

@@ -10,7 +10,8 @@ from avalanche.training.plugins import EvaluationPlugin, LRSchedulerPlugin
 
 from avalanche_clip.benchmarks import mst_benchmark, ost_benchmark
 from avalanche_clip.experiment import TrainingSpec, build_criterion
-from avalanche_clip.training import CLIPStrategy, WarmupCosineLR, smoothed_cross_entropy, warmup_cosine_factor
+from avalanche_clip.training import (CLIPStrategy, SmoothedCrossEntropy, WarmupCosineLR, smoothed_cross_entropy,
+                                     warmup_cosine_factor)
 from conftest import CLASS_NAMES
 
 
@@ -139,6 +140,12 @@ def test_warmup_cosine_schedule_refuses_warmup_outside_the_experience(warmup, to
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     with pytest.raises(ValueError, match=message):
         WarmupCosineLR(optimizer, warmup=warmup, total=total)
+
+
+@pytest.mark.parametrize("smoothing", [-0.1, 1.0, float("nan")])
+def test_label_smoothing_outside_zero_to_one_is_refused(smoothing):
+    with pytest.raises(ValueError, match=r"smoothing must be a number in \[0, 1\)"):
+        SmoothedCrossEntropy(smoothing)
 
 
 def hand_smoothed_loss(logits: list[list[float]], targets: list[int], smoothing: float) -> float:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .._checks import check_choice, check_non_negative, check_non_negative_int, check_positive, check_positive_int
+from .._checks import (check_choice, check_fraction, check_non_negative, check_non_negative_int, check_positive,
+                       check_positive_int)
 from ..benchmarks.mtil import MTIL_ORDERS
 from ..models import TRAIN_MASKS, UPDATE_VARIANTS, TrainMask, UpdateVariant
 from ..training import PRECISIONS, Precision
@@ -147,8 +148,7 @@ class TrainingSpec:
             check_positive_int("training.lr_milestones", milestone)
         for name, lr in (self.task_lr or {}).items():
             check_positive(f"training.task_lr[{name!r}]", lr)
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"training.label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}.")
+        check_fraction("training.label_smoothing", self.label_smoothing)
         if self.iterations is not None:
             check_positive_int("training.iterations", self.iterations)
         self._check_schedule()

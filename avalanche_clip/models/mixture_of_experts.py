@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_non_negative, check_positive_int
+from .._checks import check_fraction, check_non_negative, check_positive_int
 from .rectifiers import RectifiedLinear
 from .text_encoding import normalized
 
@@ -296,8 +296,7 @@ def add_moe_adapters(clip: nn.Module, *, num_experts: int = 22, num_tasks: int =
         raise ValueError(f"Without DDAS one router serves every task: num_tasks must be 1, got {num_tasks!r}.")
     check_non_negative("threshold", threshold)
     check_non_negative("scale", scale)
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    check_fraction("dropout", dropout)
     if isinstance(clip.visual, MoEImageTower):
         raise ValueError(f"{type(clip).__name__} already has MoE adapters; the surgery happens once.")
     blocks, batch_first = _image_blocks(clip)

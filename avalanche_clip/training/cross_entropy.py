@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._checks import check_fraction
+
 
 def smoothed_cross_entropy(logits: Tensor, targets: Tensor, smoothing: float) -> Tensor:
     """Mean over the batch of ``(1 - smoothing) * -log p[target] + smoothing * mean_k(-log p[k])``.
@@ -36,9 +38,7 @@ class SmoothedCrossEntropy(nn.Module):
 
     def __init__(self, smoothing: float):
         super().__init__()
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}.")
-        self.smoothing = smoothing
+        self.smoothing = check_fraction("smoothing", smoothing)
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return smoothed_cross_entropy(logits, targets, self.smoothing)
